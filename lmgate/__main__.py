@@ -1,0 +1,5 @@
+import sys
+
+from lmgate.cli import main
+
+sys.exit(main())

@@ -1,0 +1,162 @@
+"""The allow-list CSV: parse with line-numbered errors, poll for edits, keep the last good list.
+
+Columns ``id,api_key,owner,added`` are the original LMGate's, so its files keep
+working. ``api_key`` holds the key itself or ``sha256:<hex>`` of it; either
+way only the hash is kept in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lmgate.keys import hash_key
+
+log = logging.getLogger("lmgate.allowlist")
+
+REQUIRED_COLUMNS = ("id", "api_key", "owner", "added")
+OPTIONAL_COLUMNS: tuple[str, ...] = ()  # later policies add theirs here
+SHA256_RE = re.compile(r"^sha256:([0-9a-fA-F]{64})$")
+
+
+class AllowListError(ValueError):
+    """A file that cannot be used; ``str()`` names the file and line."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyEntry:
+    id: str
+    owner: str
+    added: str
+    key_hash: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AllowList:
+    by_hash: dict[str, KeyEntry]
+
+    def lookup(self, key: str) -> KeyEntry | None:
+        return self.by_hash.get(hash_key(key))
+
+    def __len__(self) -> int:
+        return len(self.by_hash)
+
+
+def parse_allowlist(text: str, source: str = "allowlist.csv") -> AllowList:
+    """Parse the whole file or raise ``AllowListError`` naming the first bad line."""
+    text = text.removeprefix("\ufeff")  # spreadsheets save a BOM
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    by_hash: dict[str, KeyEntry] = {}
+    line_of_id: dict[str, int] = {}
+    line_of_hash: dict[str, int] = {}
+    for row in reader:
+        line = reader.line_num
+        if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
+            continue
+        if header is None:
+            header = _check_header([c.strip().lower() for c in row], source, line)
+            continue
+        if len(row) != len(header):
+            raise AllowListError(f"{source}:{line}: expected {len(header)} fields ({','.join(header)}), got {len(row)}")
+        cells = {name: value.strip() for name, value in zip(header, row, strict=True)}
+        entry = _entry(cells, source, line)
+        if entry.id in line_of_id:
+            raise AllowListError(f"{source}:{line}: duplicate id {entry.id!r} (first on line {line_of_id[entry.id]})")
+        if entry.key_hash in line_of_hash:
+            first = line_of_hash[entry.key_hash]
+            raise AllowListError(f"{source}:{line}: duplicate api_key for id {entry.id!r} (same key as line {first})")
+        line_of_id[entry.id] = line
+        line_of_hash[entry.key_hash] = line
+        by_hash[entry.key_hash] = entry
+    if header is None:
+        raise AllowListError(f"{source}: empty file; the first line must be the header {','.join(REQUIRED_COLUMNS)}")
+    return AllowList(by_hash)
+
+
+def _check_header(names: list[str], source: str, line: int) -> list[str]:
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    if missing:
+        raise AllowListError(f"{source}:{line}: header lacks column(s) {', '.join(missing)}; got {','.join(names)}")
+    unknown = [c for c in names if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    if unknown:
+        known = ", ".join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
+        raise AllowListError(f"{source}:{line}: unknown column(s) {', '.join(unknown)}; known: {known}")
+    if len(set(names)) != len(names):
+        raise AllowListError(f"{source}:{line}: a column is named twice in the header")
+    return names
+
+
+def _entry(cells: dict[str, str], source: str, line: int) -> KeyEntry:
+    if not cells["id"]:
+        raise AllowListError(f"{source}:{line}: empty id")
+    key = cells["api_key"]
+    if not key:
+        raise AllowListError(f"{source}:{line}: empty api_key for id {cells['id']!r}")
+    if key.lower().startswith("sha256:"):
+        m = SHA256_RE.match(key)
+        if not m:
+            raise AllowListError(f"{source}:{line}: api_key sha256: must be followed by 64 hex digits")
+        key_hash = m.group(1).lower()
+    else:
+        key_hash = hash_key(key)
+    extra = {c: cells[c] for c in OPTIONAL_COLUMNS if cells.get(c)}
+    return KeyEntry(id=cells["id"], owner=cells["owner"], added=cells["added"], key_hash=key_hash, extra=extra)
+
+
+def load_allowlist(path: Path) -> AllowList:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise AllowListError(f"{path}: cannot read: {e.strerror}") from e
+    except UnicodeDecodeError as e:
+        raise AllowListError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from e
+    return parse_allowlist(text, str(path))
+
+
+class AllowListWatcher:
+    """Holds the current list; re-reads the file when it changes, keeps the last good one."""
+
+    def __init__(self, path: Path, interval: float) -> None:
+        self.path = path
+        self.interval = interval
+        self.current = load_allowlist(path)  # a broken file at start-up stops start-up
+        self._stamp = self._file_stamp()
+        self.reloads = 0
+        self.errors = 0
+
+    def _file_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def check(self) -> bool:
+        """Reload if the file changed; return True when a new list took effect."""
+        stamp = self._file_stamp()
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        try:
+            new = load_allowlist(self.path)
+        except AllowListError as e:
+            self.errors += 1
+            log.error("allow-list edit rejected, keeping the last good list (%d keys): %s", len(self.current), e)
+            return False
+        self.current = new
+        self.reloads += 1
+        log.info("allow-list reloaded: %d keys", len(new))
+        return True
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            self.check()

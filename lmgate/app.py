@@ -1,0 +1,37 @@
+"""make_app(config): the aiohttp sidecar with its background tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from lmgate.app_keys import GATEWAY
+from lmgate.config import Config
+from lmgate.gateway import Gateway
+from lmgate.routes import setup_routes
+
+
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    """Allow-list polling and stats flushing live as long as the app; shutdown flushes."""
+    gw = app[GATEWAY]
+    tasks = [asyncio.create_task(gw.allowlist.run()), asyncio.create_task(gw.writer.run())]
+    yield
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def make_app(config: Config, gateway: Gateway | None = None) -> web.Application:
+    # Request bodies reach /auth whole (DLP and model rules read them) and
+    # captured responses reach /stats: allow the configured body limit.
+    limit = int(config.server.max_body_size) + int(config.stats.capture_max_bytes) + 65536
+    app = web.Application(client_max_size=limit)
+    app[GATEWAY] = gateway or Gateway.from_config(config)
+    app.cleanup_ctx.append(_background)
+    setup_routes(app)
+    return app

@@ -1,0 +1,145 @@
+"""`lmgate up | serve | nginx-conf`: argument parsing and process wiring only."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from lmgate.allowlist import AllowListError
+from lmgate.config import Config, ConfigError, load_config
+from lmgate.nginx_conf import RenderError, render_nginx_conf, write_nginx_conf
+
+log = logging.getLogger("lmgate")
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(
+        level=os.environ.get("LMGATE_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def cmd_serve(config: Config) -> int:
+    """Run the sidecar in the foreground."""
+    from aiohttp import web
+
+    from lmgate.app import make_app
+
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # optional speed-up
+        pass
+    try:
+        app = make_app(config)
+    except AllowListError as e:
+        log.error("cannot start: %s", e)
+        return 2
+    web.run_app(
+        app, host=config.sidecar.host, port=config.sidecar.port, print=None, access_log=None, shutdown_timeout=5
+    )
+    return 0
+
+
+def cmd_nginx_conf(config: Config, out: str | None) -> int:
+    if out:
+        print(write_nginx_conf(config))
+    else:
+        sys.stdout.write(render_nginx_conf(config))
+    return 0
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def cmd_up(config: Config, nginx_bin: str) -> int:
+    """Supervise the sidecar and nginx; Ctrl-C (or SIGTERM) stops both, and so does either one dying."""
+    binary = shutil.which(nginx_bin)
+    if binary is None:
+        log.error("nginx not found (%s); on Debian/Ubuntu: apt-get install nginx-light libnginx-mod-http-js", nginx_bin)
+        return 2
+    conf = write_nginx_conf(config)
+    test = subprocess.run([binary, "-t", "-q", "-e", "stderr", "-c", str(conf)], capture_output=True, text=True)
+    if test.returncode != 0:
+        log.error("nginx rejected the rendered config %s:\n%s", conf, test.stderr.strip())
+        return 2
+    sidecar = subprocess.Popen([sys.executable, "-m", "lmgate", "serve"])
+    health = f"http://{config.sidecar.host}:{config.sidecar.port}/healthz"
+    if not _wait_healthy(health, sidecar, timeout=30):
+        log.error("the sidecar did not come up (see its messages above)")
+        _stop(sidecar, signal.SIGTERM)
+        return 2
+    nginx = subprocess.Popen([binary, "-e", "stderr", "-c", str(conf)])
+    log.info("lmgate is up: clients on %s:%d, sidecar on %s", config.server.host, config.server.port, health)
+    stopping = False
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    while not stopping and sidecar.poll() is None and nginx.poll() is None:
+        time.sleep(0.2)
+    if not stopping:
+        log.error("%s exited; stopping the other", "sidecar" if sidecar.poll() is not None else "nginx")
+    _stop(nginx, signal.SIGQUIT)  # graceful: in-flight streams finish, their stats get posted
+    _stop(sidecar, signal.SIGTERM)  # then the sidecar flushes its buffered stats
+    return 0 if stopping else 1
+
+
+def _stop(proc: subprocess.Popen, sig: int, timeout: float = 15) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lmgate", description="A transparent gateway for LLM APIs.")
+    parser.add_argument("--config", help="config file (default: $LMGATE_CONFIG or config/lmgate.yaml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="run nginx and the sidecar in the foreground")
+    up.add_argument("--nginx", default=os.environ.get("LMGATE_NGINX", "nginx"), help="nginx binary")
+    sub.add_parser("serve", help="run the sidecar only")
+    conf = sub.add_parser("nginx-conf", help="print the nginx config rendered from the lmgate config")
+    conf.add_argument("--write", action="store_true", help="write it into server.run_dir and print its path")
+    args = parser.parse_args(argv)
+    _setup_logging()
+    if args.config:
+        os.environ["LMGATE_CONFIG"] = str(Path(args.config))  # the supervised sidecar reads the same file
+    try:
+        config = load_config(args.config)
+        if args.command == "serve":
+            return cmd_serve(config)
+        if args.command == "nginx-conf":
+            return cmd_nginx_conf(config, "write" if args.write else None)
+        return cmd_up(config, args.nginx)
+    except (ConfigError, RenderError, AllowListError) as e:
+        log.error("%s", e)
+        return 2

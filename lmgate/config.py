@@ -1,0 +1,219 @@
+"""THE config schema: every section, its defaults, YAML loading and the env overlay.
+
+Precedence: built-in defaults < YAML file (``LMGATE_CONFIG`` or
+``config/lmgate.yaml``) < ``LMGATE_<SECTION>__<KEY>`` environment variables.
+Relative paths are taken from the directory the gateway is started in.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from lmgate.providers import PROVIDERS
+
+DEFAULT_CONFIG_PATH = Path("config/lmgate.yaml")
+ENV_PREFIX = "LMGATE_"
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class ConfigError(Exception):
+    """A config file or env variable that cannot be used; the message names the key."""
+
+
+class _Section(BaseModel):
+    # A misspelt key is an error, not a silently ignored setting.
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerConfig(_Section):
+    host: str = Field("0.0.0.0", description="address nginx listens on for clients")
+    port: int = Field(8080, ge=1, le=65535)
+    worker_processes: str = Field("auto", description="nginx worker_processes")
+    max_body_size: ByteSize = Field(ByteSize(32 * 1024**2), description="largest request body; larger gets 413")
+    upstream_timeout: float = Field(600.0, gt=0, description="seconds nginx waits on a provider read")
+    ca_file: Path = Field(Path("/etc/ssl/certs/ca-certificates.crt"), description="CAs trusted for upstream TLS")
+    resolver: str | None = Field(None, description="DNS for upstreams not resolvable at start; default: resolv.conf")
+    run_dir: Path = Field(Path("run"), description="nginx pid, temp files and the rendered config")
+    njs_module: str | None = Field(None, description="path of ngx_http_js_module.so; default: searched")
+
+
+class SidecarConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8081, ge=1, le=65535)
+    auth_timeout: float = Field(2.0, gt=0, description="seconds nginx waits for /auth before failing closed (503)")
+
+
+class AllowlistConfig(_Section):
+    path: Path = Path("data/allowlist.csv")
+    reload_interval: float = Field(2.0, gt=0, description="seconds between checks of the file for edits")
+
+
+class StatsConfig(_Section):
+    path: Path = Path("data/stats.jsonl")
+    flush_interval: float = Field(1.0, gt=0, description="seconds between writes of buffered lines")
+    max_bytes: ByteSize = Field(ByteSize(100 * 1024**2), description="rotate the JSONL file past this size")
+    keep_files: int = Field(20, ge=0, description="rotated files kept (0: keep all)")
+    capture_max_bytes: ByteSize = Field(ByteSize(1024**2), description="response bytes kept for usage")
+    max_buffered_lines: int = Field(200_000, gt=0, description="lines held in memory while the disk fails")
+
+
+class ProviderConfig(_Section):
+    kind: str = Field(description="provider module: " + ", ".join(sorted(PROVIDERS)))
+    upstream: str = Field(description="provider base URL, e.g. https://api.openai.com")
+    prefix: str = Field(description="client path prefix, e.g. /openai")
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        if v not in PROVIDERS:
+            raise ValueError(f"unknown provider kind {v!r}; known kinds: {', '.join(sorted(PROVIDERS))}")
+        return v
+
+    @field_validator("upstream")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{v!r} is not an http(s) URL")
+        if parts.query or parts.fragment:
+            raise ValueError(f"{v!r}: an upstream base URL takes no query or fragment")
+        return v.rstrip("/")
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", v):
+            raise ValueError(f"{v!r} must look like /name (letters, digits, . _ ~ -)")
+        return v
+
+    @property
+    def url(self):
+        return urlsplit(self.upstream)
+
+
+DEFAULT_PROVIDERS: dict[str, dict[str, str]] = {
+    "openai": {"upstream": "https://api.openai.com"},
+    "anthropic": {"upstream": "https://api.anthropic.com"},
+    "gemini": {"upstream": "https://generativelanguage.googleapis.com"},
+    "vertex": {"upstream": "https://aiplatform.googleapis.com"},
+    "azure": {"upstream": "https://example-resource.openai.azure.com"},
+}
+
+
+class Config(_Section):
+    server: ServerConfig = ServerConfig()
+    sidecar: SidecarConfig = SidecarConfig()
+    allowlist: AllowlistConfig = AllowlistConfig()
+    stats: StatsConfig = StatsConfig()
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_providers(cls, data: Any) -> Any:
+        """Default providers, and ``kind``/``prefix`` derived from the entry's name."""
+        if not isinstance(data, dict):
+            return data
+        given = data.get("providers")
+        if given is not None and not isinstance(given, dict):
+            return data  # let pydantic report the wrong type
+        providers: dict[str, Any] = {k: dict(v) for k, v in DEFAULT_PROVIDERS.items()}
+        for name, entry in (given or {}).items():
+            if entry is None:  # `azure: ~` switches a default provider off
+                providers.pop(name, None)
+                continue
+            providers[name] = {**providers.get(name, {}), **entry} if isinstance(entry, dict) else entry
+        for name, entry in providers.items():
+            if isinstance(entry, dict):
+                entry.setdefault("kind", name if name in PROVIDERS else "openai_compat")
+                entry.setdefault("prefix", f"/{name}")
+        return {**data, "providers": providers}
+
+    @model_validator(mode="after")
+    def _check_providers(self) -> Config:
+        seen: dict[str, str] = {}
+        for name, p in self.providers.items():
+            if not NAME_RE.match(name):
+                raise ValueError(f"providers.{name}: name must be lower-case letters, digits and _")
+            if p.prefix in seen:
+                raise ValueError(f"providers.{name}: prefix {p.prefix} is also used by providers.{seen[p.prefix]}")
+            if p.prefix == "/lmgate":
+                raise ValueError(f"providers.{name}: prefix /lmgate is reserved for the gateway's own API")
+            seen[p.prefix] = name
+        return self
+
+
+def env_overlay(environ: Mapping[str, str]) -> dict[str, Any]:
+    """``LMGATE_A__B__C=v`` -> ``{"a": {"b": {"c": "v"}}}``; pydantic converts the strings."""
+    tree: dict[str, Any] = {}
+    for var, value in sorted(environ.items()):
+        if not var.startswith(ENV_PREFIX) or "__" not in var or var == "LMGATE_CONFIG":
+            continue
+        path = [part.lower() for part in var[len(ENV_PREFIX) :].split("__")]
+        if any(not part for part in path):
+            raise ConfigError(f"{var}: empty key segment (use single underscores inside names, __ between levels)")
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{var}: conflicts with another LMGATE_ variable")
+        node[path[-1]] = value
+    return tree
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config file: {e.strerror}") from e
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        line = f":{where.line + 1}" if where is not None else ""
+        raise ConfigError(f"{path}{line}: invalid YAML: {getattr(e, 'problem', None) or e}") from e
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(doc).__name__}")
+    return doc
+
+
+def _describe(err: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid config"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (misspelt?)"
+        lines.append(f"  {key}: {msg}")
+    return "\n".join(lines)
+
+
+def load_config(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Load defaults, then the YAML file, then ``LMGATE_*`` env variables."""
+    environ = os.environ if environ is None else environ
+    explicit = path is not None or "LMGATE_CONFIG" in environ
+    cfg_path = Path(path or environ.get("LMGATE_CONFIG") or DEFAULT_CONFIG_PATH)
+    data: dict[str, Any] = {}
+    if cfg_path.exists() or explicit:
+        data = _read_yaml(cfg_path)
+    data = _merge(data, env_overlay(environ))
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_describe(e, str(cfg_path) + " + LMGATE_* env")) from None

@@ -1,0 +1,92 @@
+"""POST /auth: nginx's per-request question. Allow with a handoff, or refuse in the provider's shape.
+
+nginx forwards the client's headers and body unchanged, plus ``X-Lmgate-Provider``
+(the configured provider entry), ``X-Lmgate-Uri`` (the raw request URI) and
+``X-Lmgate-Request-Id``. Any answer without ``X-Lmgate-Verdict`` makes nginx
+fail closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import orjson
+from aiohttp import web
+
+from lmgate.app_keys import GATEWAY
+from lmgate.errors import GateError, Unauthorized, render
+from lmgate.gateway import Gateway, Route
+from lmgate.handoff import CTX_HEADER, Handoff
+from lmgate.keys import extract_key, mask_key
+from lmgate.stats.build import refusal_record
+
+log = logging.getLogger("lmgate.auth")
+
+VERDICT_HEADER = "X-Lmgate-Verdict"
+BIG_BODY = 256 * 1024  # parse larger JSON bodies off the event loop
+
+
+async def auth(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    route = gw.routes.get(request.headers.get("X-Lmgate-Provider", ""))
+    if route is None:  # nginx and sidecar rendered from different configs
+        log.error("auth asked for unknown provider %r", request.headers.get("X-Lmgate-Provider"))
+        return web.Response(status=500, text="unknown provider")
+    raw_uri = request.headers.get("X-Lmgate-Uri", "")
+    path, _, query = raw_uri[len(route.config.prefix) :].partition("?")
+    key = extract_key(request.headers, query, route.api.key_sources)
+    handoff = Handoff(masked_key=mask_key(key), endpoint=path)
+    try:
+        entry = _authenticate(gw, route, key)
+        handoff.key_id, handoff.owner = entry.id, entry.owner
+        body = await request.read()
+        doc = await _json_body(body)
+        handoff.model = route.api.model_from_request(path, doc)
+        handoff.stream = route.api.stream_requested(path, doc)
+    except GateError as err:
+        return _refuse(gw, route, request, handoff, err)
+    return web.Response(status=204, headers={VERDICT_HEADER: "allow", CTX_HEADER: handoff.encode()})
+
+
+def _authenticate(gw: Gateway, route: Route, key: str | None):
+    if key is None:
+        raise Unauthorized(
+            f"lmgate: no API key in the request; send your key as the {route.name} SDK does "
+            f"({_where(route.api.key_sources)})"
+        )
+    entry = gw.allowlist.current.lookup(key)
+    if entry is None:
+        raise Unauthorized(f"lmgate: API key {mask_key(key)} is not on this gateway's allow-list")
+    return entry
+
+
+def _where(sources: tuple[str, ...]) -> str:
+    names = {"authorization": "Authorization: Bearer", "?key": "?key= query parameter"}
+    return ", ".join(names.get(s, s + " header") for s in sources[:2])
+
+
+async def _json_body(body: bytes) -> dict | None:
+    if not body or body.lstrip()[:1] != b"{":
+        return None
+    try:
+        doc = await asyncio.to_thread(orjson.loads, body) if len(body) > BIG_BODY else orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None  # not ours to judge: the provider answers malformed JSON itself
+    return doc if isinstance(doc, dict) else None
+
+
+def _refuse(gw: Gateway, route: Route, request: web.Request, handoff: Handoff, err: GateError) -> web.Response:
+    gw.writer.write(
+        refusal_record(
+            route=route.name,
+            handoff=handoff,
+            status=err.status,
+            error_type=err.error_type,
+            request_id=request.headers.get("X-Lmgate-Request-Id", ""),
+            now=time.time(),
+        )
+    )
+    headers = {VERDICT_HEADER: "deny", "Content-Type": "application/json", **err.headers}
+    return web.Response(status=err.status, body=render(route.api, err), headers=headers)

@@ -1,0 +1,45 @@
+"""What /auth hands nginx to carry, unread, to /stats: one opaque header value.
+
+njs copies it from the auth reply into a variable and nginx sends it back with
+the stats post, so the sidecar needs no per-request state between the two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode
+
+CTX_HEADER = "X-Lmgate-Ctx"
+
+
+@dataclass(slots=True)
+class Handoff:
+    key_id: str | None = None
+    owner: str | None = None
+    masked_key: str | None = None
+    model: str | None = None
+    stream: bool = False
+    endpoint: str = ""
+
+    def encode(self) -> str:
+        fields = {
+            "k": self.key_id or "",
+            "o": self.owner or "",
+            "m": self.masked_key or "",
+            "model": self.model or "",
+            "s": "1" if self.stream else "",
+            "e": self.endpoint,
+        }
+        return urlencode({k: v for k, v in fields.items() if v})
+
+    @classmethod
+    def decode(cls, value: str) -> Handoff:
+        d = dict(parse_qsl(value))
+        return cls(
+            key_id=d.get("k"),
+            owner=d.get("o"),
+            masked_key=d.get("m"),
+            model=d.get("model"),
+            stream=d.get("s") == "1",
+            endpoint=d.get("e", ""),
+        )

@@ -1,0 +1,168 @@
+"""Render nginx/nginx.conf.j2 from the config: the only place nginx settings come from."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import orjson
+
+from lmgate.config import Config
+from lmgate.errors import GateError, InvalidRequest, NotFound, TooLarge, Unavailable, render
+from lmgate.providers import get as get_provider
+
+NGINX_DIR = Path(__file__).resolve().parent.parent / "nginx"
+NJS_MODULE_CANDIDATES = (
+    "/usr/lib/nginx/modules/ngx_http_js_module.so",  # Debian / Ubuntu
+    "/etc/nginx/modules/ngx_http_js_module.so",  # nginx.org packages and image
+    "/usr/lib64/nginx/modules/ngx_http_js_module.so",
+)
+
+
+class RenderError(Exception):
+    pass
+
+
+@dataclass(slots=True)
+class UpstreamView:
+    name: str
+    kind: str
+    upstream: str
+    prefix: str
+    host: str
+    hostport: str
+    host_header: str
+    tls: bool
+    pooled: bool  # resolved now: an upstream{} block with keepalive
+    proxy_pass: str
+    errors: dict[int, str]
+
+
+def nginx_string(text: str) -> str:
+    """Quote-safe content for a single-quoted nginx string (``$`` cannot be escaped there)."""
+    if "$" in text:
+        raise RenderError(f"text for nginx must not contain '$': {text[:80]}")
+    return text.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _resolves(host: str) -> bool:
+    try:
+        socket.getaddrinfo(host, None)
+    except (socket.gaierror, UnicodeError):
+        return False
+    return True
+
+
+def _system_resolver() -> str | None:
+    try:
+        lines = Path("/etc/resolv.conf").read_text().splitlines()
+    except OSError:
+        return None
+    servers = [ln.split()[1] for ln in lines if ln.startswith("nameserver") and len(ln.split()) > 1]
+    return " ".join(f"[{s}]" if ":" in s else s for s in servers) or None
+
+
+def _upstream_view(name: str, config: Config) -> UpstreamView:
+    p = config.providers[name]
+    api = get_provider(p.kind)
+    url = p.url
+    tls = url.scheme == "https"
+    port = url.port or (443 if tls else 80)
+    host = url.hostname or ""
+    default_port = port == (443 if tls else 80)
+    host_header = host if default_port else f"{host}:{port}"
+    hostport = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    pooled = _resolves(host)
+    target = f"lmgate_up_{name}" if pooled else hostport
+    base_path = url.path.rstrip("/")
+    errors: dict[int, GateError] = {
+        400: InvalidRequest(
+            f"lmgate: the request path must start with {p.prefix}/ as sent, without encoded characters"
+        ),
+        413: TooLarge(
+            f"lmgate: request body larger than the gateway limit of {int(config.server.max_body_size)} bytes"
+        ),
+        502: Unavailable(f"lmgate: could not reach the {name} upstream at {p.upstream}"),
+        503: Unavailable("lmgate: the gateway's policy service is not answering; request not forwarded"),
+    }
+    bodies = {}
+    for status, err in errors.items():
+        err.status = status
+        bodies[status] = nginx_string(render(api, err).decode())
+    return UpstreamView(
+        name=name,
+        kind=p.kind,
+        upstream=p.upstream,
+        prefix=p.prefix,
+        host=host,
+        hostport=hostport,
+        host_header=host_header,
+        tls=tls,
+        pooled=pooled,
+        proxy_pass=f"{url.scheme}://{target}{base_path}$lmgate_upstream_uri",
+        errors=bodies,
+    )
+
+
+def find_njs_module() -> str:
+    for path in NJS_MODULE_CANDIDATES:
+        if Path(path).exists():
+            return path
+    raise RenderError(
+        "nginx's njs module was not found (looked in " + ", ".join(NJS_MODULE_CANDIDATES) + "); "
+        "on Debian/Ubuntu: apt-get install nginx-light libnginx-mod-http-js"
+    )
+
+
+def render_nginx_conf(config: Config, njs_module: str | None = None) -> str:
+    run_dir = config.server.run_dir.resolve()
+    providers = [_upstream_view(name, config) for name in sorted(config.providers)]
+    resolver = None
+    if not all(p.pooled for p in providers):
+        resolver = config.server.resolver or _system_resolver()
+        if resolver is None:
+            unresolved = ", ".join(p.host for p in providers if not p.pooled)
+            raise RenderError(f"cannot resolve {unresolved} and no DNS resolver is known: set server.resolver")
+    host = config.server.host
+    generic_404 = NotFound("lmgate: no provider is configured at this path; known prefixes: ")
+    generic_404.message += ", ".join(p.prefix + "/" for p in providers)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(NGINX_DIR), undefined=jinja2.StrictUndefined, keep_trailing_newline=True
+    )
+    return env.get_template("nginx.conf.j2").render(
+        server=config.server,
+        njs_module=njs_module or config.server.njs_module or find_njs_module(),
+        run_dir=run_dir,
+        njs_dir=NGINX_DIR / "njs",
+        max_body=int(config.server.max_body_size),
+        capture_max=int(config.stats.capture_max_bytes),
+        sidecar_addr=f"{config.sidecar.host}:{config.sidecar.port}",
+        auth_timeout=f"{int(config.sidecar.auth_timeout * 1000)}ms",
+        upstream_timeout=f"{int(config.server.upstream_timeout)}s",
+        ca_file=config.server.ca_file,
+        listen=f"[{host}]:{config.server.port}" if ":" in host else f"{host}:{config.server.port}",
+        providers=providers,
+        resolver=resolver,
+        sidecar_down_body=nginx_string(_generic_error(503, "lmgate: the gateway's policy service is down")),
+        not_found_body=nginx_string(_generic_error(404, generic_404.message)),
+    )
+
+
+def _generic_error(status: int, message: str) -> str:
+    """An error no SDK owns: readable by the OpenAI, Anthropic and Gemini parsers alike."""
+    kinds = {404: ("not_found_error", "NOT_FOUND"), 503: ("api_error", "UNAVAILABLE")}
+    kind, google_status = kinds[status]
+    doc = {"type": "error", "error": {"type": kind, "message": message, "code": status, "status": google_status}}
+    return orjson.dumps(doc).decode()
+
+
+def write_nginx_conf(config: Config, njs_module: str | None = None) -> Path:
+    """Render into ``run_dir`` and create the temp dirs nginx needs."""
+    run_dir = config.server.run_dir.resolve()
+    for sub in ("tmp/client_body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
+        (run_dir / sub).mkdir(parents=True, exist_ok=True)
+    out = run_dir / "nginx.conf"
+    out.write_text(render_nginx_conf(config, njs_module))
+    return out

@@ -1,0 +1,115 @@
+"""The small interface every provider module implements.
+
+A provider module knows one API's wire format: where the key and the model are,
+which text the model will read, what its error JSON looks like, and where usage
+sits in a response or a stream. It does no I/O; the sidecar handlers call it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from enum import StrEnum
+
+import orjson
+
+from lmgate.streams import json_array_events, sse_events
+from lmgate.usage import Usage
+
+#: a location inside a JSON document: keys and list indexes from the root
+JsonPath = tuple[str | int, ...]
+
+
+class ErrorKind(StrEnum):
+    """Gateway-made errors, rendered by each provider in its own JSON shape."""
+
+    INVALID_REQUEST = "invalid_request"  # 400
+    AUTHENTICATION = "authentication"  # 401
+    PERMISSION = "permission"  # 403
+    NOT_FOUND = "not_found"  # 404
+    TOO_LARGE = "too_large"  # 413
+    RATE_LIMIT = "rate_limit"  # 429
+    QUOTA = "quota"  # 429, budget spent
+    UNAVAILABLE = "unavailable"  # 503
+
+
+class Provider:
+    """Base class; subclasses override what their API does differently."""
+
+    #: registry key, also the ``kind`` a config provider entry names
+    name: str = ""
+    #: where a client key may be, in the order this API's SDK sends it:
+    #: a lower-case header name, or ``?key`` for the query parameter
+    key_sources: tuple[str, ...] = ("authorization", "x-api-key", "api-key", "x-goog-api-key", "?key")
+
+    def model_from_request(self, path: str, body: dict | None) -> str | None:
+        """The model the client asked for (body for OpenAI/Anthropic, path for Gemini)."""
+        if body is not None:
+            model = body.get("model")
+            if isinstance(model, str):
+                return model
+        return None
+
+    def stream_requested(self, path: str, body: dict | None) -> bool:
+        return bool(body is not None and body.get("stream") is True)
+
+    def usage_in_stream(self, path: str, body: dict | None) -> bool:
+        """Whether a streamed answer to this request will carry the provider's own usage."""
+        return True
+
+    def prompt_fields(self, body: dict) -> Iterator[tuple[JsonPath, str]]:
+        """Every string of ``body`` the model reads as text, with its location (DLP, estimates)."""
+        return iter(())
+
+    def error_body(self, status: int, message: str, kind: ErrorKind) -> bytes:
+        """JSON error in this API's shape, so its SDK raises its own error class."""
+        raise NotImplementedError
+
+    def usage_from_json(self, body: dict) -> Usage:
+        raise NotImplementedError
+
+    def usage_from_events(self, events: Iterable[dict]) -> Usage:
+        raise NotImplementedError
+
+    def text_from_events(self, events: Iterable[dict]) -> str:
+        """The generated text of a stream, for an estimate when the stream carries no usage."""
+        return ""
+
+    def events(self, body: bytes) -> list[dict]:
+        """A streamed body's events (SSE by default)."""
+        return list(sse_events(body))
+
+    def usage_from_body(self, body: bytes, stream: bool) -> Usage:
+        """Usage from a whole (decoded) response body: JSON, or a stream when ``stream``."""
+        if stream:
+            return self.usage_from_events(self.events(body))
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return Usage()
+        return self.usage_from_json(doc) if isinstance(doc, dict) else Usage()
+
+
+def as_int(value: object) -> int | None:
+    """A token count from JSON, or None: providers send null, omit it, or (rarely) floats."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def text_parts(value: object, path: JsonPath, text_key: str = "text") -> Iterator[tuple[JsonPath, str]]:
+    """A plain string, or a list of content parts whose ``text_key`` is text (images etc. skipped)."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, list):
+        for i, part in enumerate(value):
+            if isinstance(part, str):
+                yield (*path, i), part
+            elif isinstance(part, dict) and isinstance(part.get(text_key), str):
+                yield (*path, i, text_key), part[text_key]
+
+
+__all__ = ["ErrorKind", "JsonPath", "Provider", "as_int", "json_array_events", "text_parts"]

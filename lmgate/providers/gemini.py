@@ -1,0 +1,111 @@
+"""Google's Gemini API (generativelanguage): the model is in the path, usage in ``usageMetadata``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+
+import orjson
+
+from lmgate.providers.base import ErrorKind, JsonPath, Provider, as_int, text_parts
+from lmgate.streams import json_array_events, sse_events
+from lmgate.usage import Usage
+
+# google.rpc status names, which google-genai shows next to the code
+_STATUS = {
+    ErrorKind.INVALID_REQUEST: "INVALID_ARGUMENT",
+    ErrorKind.AUTHENTICATION: "UNAUTHENTICATED",
+    ErrorKind.PERMISSION: "PERMISSION_DENIED",
+    ErrorKind.NOT_FOUND: "NOT_FOUND",
+    ErrorKind.TOO_LARGE: "INVALID_ARGUMENT",
+    ErrorKind.RATE_LIMIT: "RESOURCE_EXHAUSTED",
+    ErrorKind.QUOTA: "RESOURCE_EXHAUSTED",
+    ErrorKind.UNAVAILABLE: "UNAVAILABLE",
+}
+# /v1beta/models/gemini-2.0-flash:generateContent, /v1beta/tunedModels/x:generateContent
+MODEL_IN_PATH = re.compile(r"/(?:models|tunedModels)/([^/:?]+)(?::([A-Za-z]+))?")
+
+
+class Gemini(Provider):
+    name = "gemini"
+    key_sources = ("x-goog-api-key", "?key", "authorization")
+
+    def model_from_request(self, path: str, body: dict | None) -> str | None:
+        m = MODEL_IN_PATH.search(path)
+        return m.group(1) if m else None
+
+    def stream_requested(self, path: str, body: dict | None) -> bool:
+        return ":streamGenerateContent" in path
+
+    def prompt_fields(self, body: dict) -> Iterator[tuple[JsonPath, str]]:
+        for field in ("systemInstruction", "system_instruction"):
+            instruction = body.get(field)
+            if isinstance(instruction, dict):
+                yield from text_parts(instruction.get("parts"), (field, "parts"))
+        contents = body.get("contents")
+        for i, c in enumerate(contents if isinstance(contents, list) else ()):
+            if isinstance(c, dict):
+                yield from text_parts(c.get("parts"), ("contents", i, "parts"))
+        requests = body.get("requests")  # batchEmbedContents
+        for i, r in enumerate(requests if isinstance(requests, list) else ()):
+            content = r.get("content") if isinstance(r, dict) else None
+            if isinstance(content, dict):
+                yield from text_parts(content.get("parts"), ("requests", i, "content", "parts"))
+        content = body.get("content")  # embedContent
+        if isinstance(content, dict):
+            yield from text_parts(content.get("parts"), ("content", "parts"))
+
+    def error_body(self, status: int, message: str, kind: ErrorKind) -> bytes:
+        return orjson.dumps({"error": {"code": status, "message": message, "status": _STATUS[kind]}})
+
+    def events(self, body: bytes) -> list[dict]:
+        # alt=sse gives SSE; without it streamGenerateContent answers one JSON array
+        if body.lstrip()[:1] == b"[":
+            return list(json_array_events(body))
+        return list(sse_events(body))
+
+    def usage_from_json(self, body: dict) -> Usage:
+        return _usage(body.get("usageMetadata"), body.get("modelVersion"))
+
+    def usage_from_events(self, events: Iterable[dict]) -> Usage:
+        """Each chunk repeats the running ``usageMetadata``; the last one holds the totals."""
+        meta, model = None, None
+        for event in events:
+            model = event.get("modelVersion") or model
+            if isinstance(event.get("usageMetadata"), dict):
+                meta = event["usageMetadata"]
+        return _usage(meta, model)
+
+    def text_from_events(self, events: Iterable[dict]) -> str:
+        out = []
+        for event in events:
+            for cand in event.get("candidates") or ():
+                content = cand.get("content") if isinstance(cand, dict) else None
+                for part in (content or {}).get("parts") or ():
+                    if isinstance(part, dict) and isinstance(part.get("text"), str):
+                        out.append(part["text"])
+        return "".join(out)
+
+
+def _usage(meta: object, model: object) -> Usage:
+    """``candidatesTokenCount`` excludes thinking; thoughts are billed as output, so output adds them."""
+    model = model if isinstance(model, str) else None
+    if not isinstance(meta, dict):
+        return Usage(model=model)
+    candidates = as_int(meta.get("candidatesTokenCount"))
+    thoughts = as_int(meta.get("thoughtsTokenCount"))
+    prompt = as_int(meta.get("promptTokenCount"))
+    output = None if candidates is None and thoughts is None else (candidates or 0) + (thoughts or 0)
+    if output is None and prompt is not None:
+        output = 0  # a prompt-only answer (embeddings, or nothing generated yet)
+    return Usage(
+        input_tokens=prompt,
+        output_tokens=output,
+        cache_read_tokens=as_int(meta.get("cachedContentTokenCount")),
+        reasoning_tokens=thoughts,
+        model=model,
+        usage_source="provider" if prompt is not None or output is not None else "none",
+    )
+
+
+PROVIDER = Gemini()

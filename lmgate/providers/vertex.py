@@ -1,0 +1,50 @@
+"""Vertex AI: Gemini models in Gemini's wire format; Claude models (``publishers/anthropic``) in Anthropic's."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from lmgate.providers.anthropic import PROVIDER as ANTHROPIC
+from lmgate.providers.base import JsonPath
+from lmgate.providers.gemini import MODEL_IN_PATH, Gemini
+from lmgate.usage import Usage
+
+
+def _is_claude(path: str) -> bool:
+    return "/publishers/anthropic/" in path
+
+
+class Vertex(Gemini):
+    name = "vertex"
+
+    def model_from_request(self, path: str, body: dict | None) -> str | None:
+        m = MODEL_IN_PATH.search(path)
+        return m.group(1) if m else None
+
+    def stream_requested(self, path: str, body: dict | None) -> bool:
+        return ":streamGenerateContent" in path or ":streamRawPredict" in path
+
+    def prompt_fields(self, body: dict) -> Iterator[tuple[JsonPath, str]]:
+        if "messages" in body:  # Claude on Vertex: an Anthropic body
+            return ANTHROPIC.prompt_fields(body)
+        return super().prompt_fields(body)
+
+    def usage_from_json(self, body: dict) -> Usage:
+        if body.get("type") == "message":
+            return ANTHROPIC.usage_from_json(body)
+        return super().usage_from_json(body)
+
+    def usage_from_events(self, events: Iterable[dict]) -> Usage:
+        events = list(events)
+        if any(e.get("type") == "message_start" for e in events):
+            return ANTHROPIC.usage_from_events(events)
+        return super().usage_from_events(events)
+
+    def text_from_events(self, events: Iterable[dict]) -> str:
+        events = list(events)
+        if any(e.get("type") == "message_start" for e in events):
+            return ANTHROPIC.text_from_events(events)
+        return super().text_from_events(events)
+
+
+PROVIDER = Vertex()

@@ -1,0 +1,12 @@
+"""The sidecar's route table."""
+
+from aiohttp import web
+
+from lmgate.handlers.auth import auth
+from lmgate.handlers.stats import healthz, stats
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_post("/auth", auth)
+    app.router.add_post("/stats", stats)
+    app.router.add_get("/healthz", healthz)

@@ -1,0 +1,174 @@
+"""Turn what nginx posts to /stats (or a refusal at /auth) into one StatsRecord."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from lmgate.handoff import CTX_HEADER, Handoff
+from lmgate.providers.base import Provider
+from lmgate.stats.record import (
+    CAPTURE_TRUNCATED,
+    CLIENT_DISCONNECT,
+    UNREADABLE_BODY,
+    UPSTREAM_ERROR,
+    UPSTREAM_UNREACHABLE,
+    StatsRecord,
+)
+from lmgate.usage import Usage
+
+
+@dataclass(slots=True)
+class Exchange:
+    """The nginx side of one proxied request, as posted by ``@lmgate_stats``."""
+
+    provider: str
+    request_id: str
+    handoff: Handoff
+    status: int
+    upstream_header_time: float | None  # None: no answer from the provider
+    auth_time: float
+    request_time: float
+    end: float  # epoch seconds when nginx finished
+    bytes_sent: int
+    completed: bool
+    content_type: str
+    content_encoding: str
+    capture_gap: int | None  # bytes of head kept before the capture dropped the middle
+
+    @classmethod
+    def from_headers(cls, h: Mapping[str, str]) -> Exchange:
+        gap = h.get("X-Lmgate-Capture-Gap", "")
+        return cls(
+            provider=h.get("X-Lmgate-Provider", ""),
+            request_id=h.get("X-Lmgate-Request-Id", ""),
+            handoff=Handoff.decode(h.get(CTX_HEADER, "")),
+            status=_int(h.get("X-Lmgate-Status")),
+            upstream_header_time=_seconds(h.get("X-Lmgate-Upstream-Header-Time")),
+            auth_time=_seconds(h.get("X-Lmgate-Auth-Time")) or 0.0,
+            request_time=_seconds(h.get("X-Lmgate-Request-Time")) or 0.0,
+            end=_seconds(h.get("X-Lmgate-Msec")) or 0.0,
+            bytes_sent=_int(h.get("X-Lmgate-Bytes-Sent")),
+            completed=h.get("X-Lmgate-Completion") == "OK",
+            content_type=h.get("X-Lmgate-Content-Type", "").lower(),
+            content_encoding=h.get("X-Lmgate-Content-Encoding", "").lower().strip(),
+            capture_gap=_int(gap) if gap else None,
+        )
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0
+
+
+def _seconds(value: str | None) -> float | None:
+    """nginx timings: ``0.123``, ``-`` or, after retries, ``0.010, 0.120`` (the last counts)."""
+    if not value:
+        return None
+    last = value.rsplit(",", 1)[-1].strip()
+    try:
+        return float(last)
+    except ValueError:
+        return None
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def decode_body(body: bytes, encoding: str) -> bytes | None:
+    """Undo the upstream's Content-Encoding (the client got the bytes as sent); None if we cannot."""
+    if not encoding or encoding == "identity":
+        return body
+    try:
+        if encoding in ("gzip", "x-gzip"):
+            return gzip.decompress(body)
+        if encoding == "deflate":
+            return zlib.decompress(body)
+    except (OSError, EOFError, zlib.error):
+        return None
+    return None
+
+
+def _stitch(body: bytes, gap: int | None) -> bytes:
+    """Head and tail of a capture that dropped its middle, joined at line boundaries."""
+    if gap is None:
+        return body
+    head, tail = body[:gap], body[gap:]
+    cut = head.rfind(b"\n")
+    head = head[: cut + 1] if cut >= 0 else b""
+    nl = tail.find(b"\n")
+    tail = tail[nl + 1 :] if nl >= 0 else b""
+    return head + b"\n" + tail
+
+
+def exchange_record(ex: Exchange, api: Provider, body: bytes) -> StatsRecord:
+    stream = ex.handoff.stream or ex.content_type.startswith("text/event-stream")
+    usage, error_type = Usage(), None
+    decoded = decode_body(body, ex.content_encoding) if ex.capture_gap is None else None
+    if decoded is None and ex.capture_gap is not None and not ex.content_encoding:
+        decoded = _stitch(body, ex.capture_gap)
+    if decoded is not None and 200 <= ex.status < 300:
+        usage = api.usage_from_body(decoded, stream)
+    if not ex.completed:
+        error_type = CLIENT_DISCONNECT
+    elif ex.status >= 400:
+        error_type = UPSTREAM_ERROR if ex.upstream_header_time is not None else UPSTREAM_UNREACHABLE
+    elif ex.capture_gap is not None:
+        error_type = CAPTURE_TRUNCATED
+    elif decoded is None:
+        error_type = UNREADABLE_BODY
+    h = ex.handoff
+    return StatsRecord(
+        ts=_iso(ex.end - ex.request_time),
+        request_id=ex.request_id,
+        key_id=h.key_id,
+        owner=h.owner,
+        provider=ex.provider,
+        endpoint=h.endpoint,
+        model=usage.model or h.model,
+        status=ex.status,
+        stream=stream,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_read_tokens=usage.cache_read_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        usage_source=usage.usage_source,
+        latency_ms=round(ex.request_time * 1000, 3),
+        ttfb_ms=_ttfb_ms(ex),
+        bytes_sent=ex.bytes_sent,
+        masked_key=h.masked_key,
+        error_type=error_type,
+    )
+
+
+def _ttfb_ms(ex: Exchange) -> float | None:
+    """Time to the provider's first byte; nginx's timers tick in ms, so rounding may pass the total."""
+    if ex.upstream_header_time is None:
+        return None
+    return round(min(ex.auth_time + ex.upstream_header_time, ex.request_time) * 1000, 3)
+
+
+def refusal_record(
+    *, route: str, handoff: Handoff, status: int, error_type: str, request_id: str, now: float
+) -> StatsRecord:
+    """The line for a request the gateway refused: it never reached the provider."""
+    return StatsRecord(
+        ts=_iso(now),
+        request_id=request_id,
+        key_id=handoff.key_id,
+        owner=handoff.owner,
+        provider=route,
+        endpoint=handoff.endpoint,
+        model=handoff.model,
+        status=status,
+        stream=handoff.stream,
+        masked_key=handoff.masked_key,
+        error_type=error_type,
+    )

@@ -1,0 +1,167 @@
+"""Buffered JSONL writer: interval flush, size rotation with gzip, flush on shutdown.
+
+Lines are appended to memory on the request path and written by a worker
+thread, so a slow or full disk never stalls the event loop. A failed write
+keeps its lines for the next flush; only past ``max_buffered`` lines are the
+oldest dropped, and that is counted and logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+
+log = logging.getLogger("lmgate.stats")
+
+
+class StatsWriter:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        flush_interval: float = 1.0,
+        max_bytes: int = 100 * 1024**2,
+        keep_files: int = 20,
+        max_buffered: int = 200_000,
+        on_rotate: Callable[[Path], None] | None = None,
+    ) -> None:
+        self.path = path
+        self.flush_interval = flush_interval
+        self.max_bytes = max_bytes
+        self.keep_files = keep_files
+        self.max_buffered = max_buffered
+        self.on_rotate = on_rotate
+        self._pending: list[bytes] = []
+        self._io_lock = threading.Lock()  # one flush at a time touches the file
+        self.written = 0
+        self.dropped = 0
+        self.failing = False
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, record: object) -> None:
+        """Queue one line (a dict or dataclass, as orjson serialises both); cheap."""
+        self._pending.append(orjson.dumps(record) + b"\n")
+        if len(self._pending) > self.max_buffered:
+            overflow = len(self._pending) - self.max_buffered
+            del self._pending[:overflow]
+            self.dropped += overflow
+            log.error("stats buffer full (%d lines): dropped %d oldest lines", self.max_buffered, overflow)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def _take(self) -> list[bytes]:
+        # Swapped on the event-loop thread only, so no write() can land in a taken list.
+        lines, self._pending = self._pending, []
+        return lines
+
+    def flush(self) -> None:
+        """Write everything queued so far (blocking; for shutdown and tests)."""
+        self._write_lines(self._take())
+
+    def _write_lines(self, lines: list[bytes]) -> None:
+        if not lines:
+            return
+        with self._io_lock:
+            data = b"".join(lines)
+            try:
+                self._rotate_if_needed(len(data))
+                written = self._append(data)
+            except OSError as e:
+                written = getattr(e, "lmgate_written", 0)
+                self._keep_unwritten(lines, written)
+                if not self.failing:
+                    log.error("cannot write stats to %s (%s); keeping %d lines in memory", self.path, e, self.pending)
+                self.failing = True
+                return
+            if self.failing:
+                log.warning("stats writes to %s work again", self.path)
+                self.failing = False
+            self.written += len(lines)
+
+    def _append(self, data: bytes) -> int:
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        done = 0
+        try:
+            while done < len(data):
+                try:
+                    done += os.write(fd, data[done:])
+                except OSError as e:
+                    e.lmgate_written = done  # type: ignore[attr-defined]
+                    raise
+        finally:
+            os.close(fd)
+        return done
+
+    def _keep_unwritten(self, lines: list[bytes], written: int) -> None:
+        """Put back what did not reach the disk, first; a half-written line is finished later."""
+        rest: list[bytes] = []
+        for line in lines:
+            if written >= len(line):
+                written -= len(line)
+                continue
+            rest.append(line[written:])
+            written = 0
+        self._pending[:0] = rest
+
+    def _rotate_if_needed(self, incoming: int) -> None:
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return
+        if size == 0 or size + incoming <= self.max_bytes:
+            return
+        # Microsecond stamps keep names unique and sorting in rotation order.
+        now = time.time_ns() // 1000
+        while True:
+            stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now / 1e6)) + f".{now % 1_000_000:06d}Z"
+            rotated = self.path.with_name(f"{self.path.stem}-{stamp}{self.path.suffix}")
+            if not rotated.exists() and not rotated.with_name(rotated.name + ".gz").exists():
+                break
+            now += 1
+        os.rename(self.path, rotated)
+        gz = self._gzip(rotated)
+        self._prune()
+        if self.on_rotate:
+            self.on_rotate(gz)
+
+    @staticmethod
+    def _gzip(path: Path) -> Path:
+        gz = path.with_name(path.name + ".gz")
+        tmp = gz.with_name(gz.name + ".tmp")
+        with open(path, "rb") as src, gzip.open(tmp, "wb", compresslevel=6) as dst:
+            shutil.copyfileobj(src, dst, 1024 * 1024)
+        os.replace(tmp, gz)
+        path.unlink()
+        return gz
+
+    def rotated_files(self) -> list[Path]:
+        """Rotated files, oldest first (their names sort by time)."""
+        return sorted(self.path.parent.glob(f"{self.path.stem}-*{self.path.suffix}.gz"))
+
+    def _prune(self) -> None:
+        if self.keep_files <= 0:
+            return
+        old = self.rotated_files()
+        for path in old[: max(0, len(old) - self.keep_files)]:
+            path.unlink(missing_ok=True)
+
+    async def run(self) -> None:
+        """Flush every ``flush_interval`` seconds until cancelled, then flush once more."""
+        try:
+            while True:
+                await asyncio.sleep(self.flush_interval)
+                if self._pending:
+                    await asyncio.to_thread(self._write_lines, self._take())
+        finally:
+            self.flush()

@@ -1,0 +1,88 @@
+// lmgate's njs glue. It decides nothing: it asks the sidecar, then forwards the
+// request untouched or returns the sidecar's refusal, and copies the response
+// into variables for the stats post (post_action @lmgate_stats).
+
+// Reply headers of /auth that are the sidecar's own business, not the client's.
+var NOT_FORWARDED = {
+    'connection': 1, 'content-length': 1, 'date': 1, 'keep-alive': 1, 'server': 1,
+    'transfer-encoding': 1, 'x-lmgate-verdict': 1, 'x-lmgate-ctx': 1
+};
+
+function handle(r) {
+    var provider = r.variables.lmgate_provider;
+    var prefix = r.variables.lmgate_prefix;
+    var uri = r.variables.request_uri;
+    // nginx matched the normalised URI; the raw one must carry the same prefix,
+    // or stripping it would forward a path the client did not mean.
+    if (uri.substring(0, prefix.length + 1) !== prefix + '/') {
+        r.internalRedirect('@lmgate_' + provider + '_400');
+        return;
+    }
+    r.subrequest('/_lmgate/auth', {method: 'POST'}).then(function (reply) {
+        var verdict = reply.headersOut['X-Lmgate-Verdict'];
+        if (verdict === 'allow') {
+            r.variables.lmgate_ctx = reply.headersOut['X-Lmgate-Ctx'] || '';
+            r.variables.lmgate_upstream_uri = uri.substring(prefix.length);
+            r.variables.lmgate_auth_time = r.variables.request_time;
+            r.internalRedirect('@lmgate_' + provider + '_upstream');
+        } else if (verdict === 'deny') {
+            refuse(r, reply);
+        } else {
+            // No verdict: sidecar down, timed out or broken. Fail closed.
+            r.error('lmgate: /auth answered ' + reply.status + ' without a verdict; refusing with 503');
+            r.internalRedirect('@lmgate_' + provider + '_503');
+        }
+    }).catch(function (e) {
+        r.error('lmgate: /auth subrequest failed: ' + e);
+        r.internalRedirect('@lmgate_' + provider + '_503');
+    });
+}
+
+function refuse(r, reply) {
+    var h = reply.headersOut;
+    for (var name in h) {
+        if (!NOT_FORWARDED[name.toLowerCase()] && typeof h[name] === 'string') {
+            r.headersOut[name] = h[name];
+        }
+    }
+    r.return(reply.status, reply.responseText);
+}
+
+// Response capture. Keeps the first and the last half of the cap (usage sits at
+// both ends of a stream) and publishes to a variable when the capture grew by
+// half since the last copy, so a client that disconnects mid-stream still
+// leaves most of what it got; past the cap only the end publishes.
+var half = -1, head = [], headLen = 0, tail = [], tailLen = 0;
+var total = 0, published = 0, dropped = false;
+
+function capture(r, data, flags) {
+    r.sendBuffer(data, flags);
+    if (half < 0) {
+        half = Math.floor(Number(r.variables.lmgate_capture_max) / 2);
+    }
+    total += data.length;
+    if (headLen < half) {
+        head.push(data);
+        headLen += data.length;
+    } else if (data.length) {
+        tail.push(data);
+        tailLen += data.length;
+        while (tail.length > 1 && tailLen - tail[0].length >= half) {
+            tailLen -= tail.shift().length;
+            dropped = true;
+        }
+    }
+    if (flags.last || (total <= 2 * half && total - published >= published / 2)) {
+        publish(r);
+    }
+}
+
+function publish(r) {
+    published = total;
+    r.variables.lmgate_capture = Buffer.concat(head.concat(tail));
+    if (dropped) {
+        r.variables.lmgate_capture_gap = String(headLen);
+    }
+}
+
+export default {handle, capture};

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Install everything the tests need (nginx + njs, redis, the SDKs), then run
+# the linter and every test. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh test
+.venv/bin/ruff check .
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -1,0 +1,86 @@
+import errno
+import gzip
+import os
+
+import orjson
+
+from lmgate.stats.writer import StatsWriter
+
+
+def _lines(path):
+    return [orjson.loads(x) for x in path.read_bytes().splitlines()]
+
+
+def test_buffered_until_flush(tmp_path):
+    w = StatsWriter(tmp_path / "s.jsonl")
+    w.write({"n": 1})
+    w.write({"n": 2})
+    assert not (tmp_path / "s.jsonl").exists()
+    w.flush()
+    assert _lines(tmp_path / "s.jsonl") == [{"n": 1}, {"n": 2}]
+    assert w.written == 2 and w.pending == 0
+
+
+def test_rotation_gzips_and_keeps_the_configured_count(tmp_path):
+    path = tmp_path / "s.jsonl"
+    w = StatsWriter(path, max_bytes=200, keep_files=2)
+    for i in range(40):
+        w.write({"n": i, "pad": "x" * 40})
+        w.flush()
+    rotated = w.rotated_files()
+    assert len(rotated) == 2
+    assert all(p.suffix == ".gz" for p in rotated)
+    kept = [r["n"] for p in rotated for r in (orjson.loads(x) for x in gzip.decompress(p.read_bytes()).splitlines())]
+    kept += [r["n"] for r in _lines(path)]
+    assert kept == list(range(40 - len(kept), 40)), "rotation keeps order and loses no line it keeps"
+    assert path.stat().st_size <= 200
+
+
+def test_full_disk_keeps_lines_and_writes_them_later(tmp_path, monkeypatch, caplog):
+    path = tmp_path / "s.jsonl"
+    w = StatsWriter(path)
+    real_write = os.write
+    budget = {"left": 10}
+
+    def short_disk(fd, data):
+        if budget["left"] is None:
+            return real_write(fd, data)
+        if budget["left"] == 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        n = real_write(fd, data[: budget["left"]])
+        budget["left"] -= n
+        return n
+
+    monkeypatch.setattr(os, "write", short_disk)
+    w.write({"n": 1})
+    w.write({"n": 2})
+    w.flush()
+    assert w.failing and w.pending == 1, "the first line went whole, the second half-written"
+    assert "No space left" in caplog.text
+    budget["left"] = None  # disk has room again
+    w.flush()
+    assert _lines(path) == [{"n": 1}, {"n": 2}], "the half-written line is completed, nothing doubled"
+    assert not w.failing
+
+
+def test_buffer_cap_drops_oldest_and_counts(tmp_path):
+    w = StatsWriter(tmp_path / "s.jsonl", max_buffered=3)
+    for i in range(5):
+        w.write({"n": i})
+    assert w.dropped == 2
+    w.flush()
+    assert [r["n"] for r in _lines(tmp_path / "s.jsonl")] == [2, 3, 4]
+
+
+async def test_run_flushes_on_interval_and_on_cancel(tmp_path):
+    import asyncio
+
+    w = StatsWriter(tmp_path / "s.jsonl", flush_interval=0.05)
+    task = asyncio.create_task(w.run())
+    w.write({"n": 1})
+    await asyncio.sleep(0.2)
+    assert _lines(tmp_path / "s.jsonl") == [{"n": 1}]
+    w.write({"n": 2})
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert _lines(tmp_path / "s.jsonl") == [{"n": 1}, {"n": 2}]

@@ -1,0 +1,79 @@
+import pytest
+
+from lmgate.config import ConfigError, load_config
+
+
+def test_defaults_without_a_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no config/lmgate.yaml here
+    c = load_config(environ={})
+    assert c.server.port == 8080
+    assert c.sidecar.host == "127.0.0.1"
+    assert int(c.server.max_body_size) == 32 * 1024**2
+    assert c.providers["openai"].upstream == "https://api.openai.com"
+    assert c.providers["anthropic"].prefix == "/anthropic"
+
+
+def test_yaml_then_env_overlay(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("server:\n  port: 9000\nproviders:\n  groq:\n    upstream: https://api.groq.com/openai/\n")
+    env = {
+        "LMGATE_SIDECAR__PORT": "9100",
+        "LMGATE_PROVIDERS__OPENAI__UPSTREAM": "http://127.0.0.1:1234",
+        "LMGATE_PROVIDERS__VLLM__UPSTREAM": "http://10.0.0.5:8000",
+        "LMGATE_STATS__MAX_BYTES": "10MiB",
+    }
+    c = load_config(f, env)
+    assert c.server.port == 9000
+    assert c.sidecar.port == 9100
+    assert c.providers["openai"].upstream == "http://127.0.0.1:1234"
+    assert c.providers["groq"].kind == "openai_compat"
+    assert c.providers["groq"].upstream == "https://api.groq.com/openai"
+    assert c.providers["vllm"].prefix == "/vllm"
+    assert int(c.stats.max_bytes) == 10 * 1024**2
+
+
+def test_lmgate_config_env_names_the_file(tmp_path):
+    f = tmp_path / "other.yaml"
+    f.write_text("sidecar:\n  port: 7000\n")
+    assert load_config(environ={"LMGATE_CONFIG": str(f)}).sidecar.port == 7000
+
+
+def test_a_default_provider_can_be_switched_off(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("providers:\n  azure: ~\n")
+    assert "azure" not in load_config(f, {}).providers
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "env", "message"),
+    [
+        ("server:\n  port: [1\n", {}, "invalid YAML"),
+        ("server:\n  prot: 1\n", {}, "server.prot: unknown key"),
+        ("server:\n  port: 70000\n", {}, "server.port: Input should be less than or equal to 65535"),
+        ("", {"LMGATE_SERVER__PORT": "abc"}, "server.port: Input should be a valid integer"),
+        ("providers:\n  x:\n    upstream: ftp://a\n", {}, "providers.x.upstream: 'ftp://a' is not an http(s) URL"),
+        ("providers:\n  x:\n    kind: nope\n    upstream: http://a\n", {}, "unknown provider kind 'nope'"),
+        ("providers:\n  x:\n    upstream: http://a\n    prefix: /openai\n", {}, "prefix /openai is also used"),
+        ("- a\n- b\n", {}, "top level must be a mapping"),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path, yaml_text, env, message):
+    f = tmp_path / "c.yaml"
+    f.write_text(yaml_text)
+    with pytest.raises(ConfigError) as e:
+        load_config(f, env)
+    assert message in str(e.value)
+
+
+def test_missing_explicit_file_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path / "nope.yaml", {})
+
+
+def test_shipped_config_file_is_valid_and_matches_the_defaults(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    shipped = Path(__file__).resolve().parents[2] / "config" / "lmgate.yaml"
+    from_file = load_config(shipped, {})
+    monkeypatch.chdir(tmp_path)
+    assert from_file == load_config(environ={})
