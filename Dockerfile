@@ -8,6 +8,7 @@ COPY nginx ./nginx
 RUN pip install --no-cache-dir .
 COPY config ./config
 ENV LMGATE_SERVER__NJS_MODULE=/etc/nginx/modules/ngx_http_js_module.so \
+    LMGATE_SERVER__NGINX_DIR=/app/nginx \
     LMGATE_SERVER__RUN_DIR=/app/run
 EXPOSE 8080
 # Render nginx.conf for the nginx container into the shared run/ volume, then serve.

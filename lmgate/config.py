@@ -20,6 +20,7 @@ from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError, fi
 from lmgate.providers import PROVIDERS
 
 DEFAULT_CONFIG_PATH = Path("config/lmgate.yaml")
+NGINX_DIR = Path(__file__).resolve().parent.parent / "nginx"  # the repository's, for a source checkout
 ENV_PREFIX = "LMGATE_"
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -43,6 +44,20 @@ class ServerConfig(_Section):
     resolver: str | None = Field(None, description="DNS for upstreams not resolvable at start; default: resolv.conf")
     run_dir: Path = Field(Path("run"), description="nginx pid, temp files and the rendered config")
     njs_module: str | None = Field(None, description="path of ngx_http_js_module.so; default: searched")
+    nginx_dir: Path = Field(NGINX_DIR, description="where nginx.conf.j2 and njs/ are (the image sets /app/nginx)")
+    tls_port: int | None = Field(None, ge=1, le=65535, description="also serve HTTPS on this port")
+    tls_cert: Path | None = Field(None, description="PEM certificate chain for tls_port")
+    tls_key: Path | None = Field(None, description="PEM private key for tls_port")
+
+    @model_validator(mode="after")
+    def _tls_complete(self) -> ServerConfig:
+        if self.tls_port is not None and (self.tls_cert is None or self.tls_key is None):
+            raise ValueError("tls_port needs tls_cert and tls_key (PEM files)")
+        for name in ("tls_cert", "tls_key"):
+            path = getattr(self, name)
+            if self.tls_port is not None and path is not None and not path.is_file():
+                raise ValueError(f"{name}: {path} is not a readable file")
+        return self
 
 
 class SidecarConfig(_Section):

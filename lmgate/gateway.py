@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lmgate.allowlist import AllowListWatcher
 from lmgate.config import Config, ProviderConfig
+from lmgate.pending_bodies import PendingBodies
 from lmgate.providers import get as get_provider
 from lmgate.providers.base import Provider
 from lmgate.stats.writer import StatsWriter
@@ -26,6 +27,7 @@ class Gateway:
     routes: dict[str, Route]
     allowlist: AllowListWatcher
     writer: StatsWriter
+    bodies: PendingBodies = field(default_factory=PendingBodies)
 
     @classmethod
     def from_config(cls, config: Config) -> Gateway:

@@ -12,8 +12,8 @@ import orjson
 from lmgate.config import Config
 from lmgate.errors import GateError, InvalidRequest, NotFound, TooLarge, Unavailable, render
 from lmgate.providers import get as get_provider
+from lmgate.rewrite import REWRITABLE_HEADERS
 
-NGINX_DIR = Path(__file__).resolve().parent.parent / "nginx"
 NJS_MODULE_CANDIDATES = (
     "/usr/lib/nginx/modules/ngx_http_js_module.so",  # Debian / Ubuntu
     "/etc/nginx/modules/ngx_http_js_module.so",  # nginx.org packages and image
@@ -129,13 +129,17 @@ def render_nginx_conf(config: Config, njs_module: str | None = None) -> str:
     generic_404 = NotFound("lmgate: no provider is configured at this path; known prefixes: ")
     generic_404.message += ", ".join(p.prefix + "/" for p in providers)
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(NGINX_DIR), undefined=jinja2.StrictUndefined, keep_trailing_newline=True
+        loader=jinja2.FileSystemLoader(config.server.nginx_dir),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
     return env.get_template("nginx.conf.j2").render(
         server=config.server,
         njs_module=njs_module or config.server.njs_module or find_njs_module(),
         run_dir=run_dir,
-        njs_dir=NGINX_DIR / "njs",
+        njs_dir=config.server.nginx_dir.resolve() / "njs",
         max_body=int(config.server.max_body_size),
         capture_max=int(config.stats.capture_max_bytes),
         sidecar_addr=f"{config.sidecar.host}:{config.sidecar.port}",
@@ -147,7 +151,18 @@ def render_nginx_conf(config: Config, njs_module: str | None = None) -> str:
         resolver=resolver,
         sidecar_down_body=nginx_string(_generic_error(503, "lmgate: the gateway's policy service is down")),
         not_found_body=nginx_string(_generic_error(404, generic_404.message)),
+        rewritable=REWRITABLE_HEADERS,
+        tls=_tls_view(config),
     )
+
+
+def _tls_view(config: Config) -> dict[str, str] | None:
+    s = config.server
+    if s.tls_port is None:
+        return None
+    host = s.host
+    listen = f"[{host}]:{s.tls_port}" if ":" in host else f"{host}:{s.tls_port}"
+    return {"listen": listen, "cert": str(Path(s.tls_cert).resolve()), "key": str(Path(s.tls_key).resolve())}
 
 
 def _generic_error(status: int, message: str) -> str:

@@ -2,11 +2,12 @@
 
 from aiohttp import web
 
-from lmgate.handlers.auth import auth
+from lmgate.handlers.auth import auth, body
 from lmgate.handlers.stats import healthz, stats
 
 
 def setup_routes(app: web.Application) -> None:
     app.router.add_post("/auth", auth)
     app.router.add_post("/stats", stats)
+    app.router.add_get("/body", body)
     app.router.add_get("/healthz", healthz)

@@ -3,6 +3,7 @@
 # the linter and every test. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh test
+# redis-server: policy tests run their own; docker-compose: validates docker-compose.yaml
+scripts/setup.sh test redis-server docker-compose
 .venv/bin/ruff check .
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

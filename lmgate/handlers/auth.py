@@ -20,6 +20,7 @@ from lmgate.errors import GateError, Unauthorized, render
 from lmgate.gateway import Gateway, Route
 from lmgate.handoff import CTX_HEADER, Handoff
 from lmgate.keys import extract_key, mask_key
+from lmgate.rewrite import UpstreamRewrite
 from lmgate.stats.build import refusal_record
 
 log = logging.getLogger("lmgate.auth")
@@ -47,7 +48,29 @@ async def auth(request: web.Request) -> web.Response:
         handoff.stream = route.api.stream_requested(path, doc)
     except GateError as err:
         return _refuse(gw, route, request, handoff, err)
-    return web.Response(status=204, headers={VERDICT_HEADER: "allow", CTX_HEADER: handoff.encode()})
+    return allow_response(gw, handoff, None)
+
+
+def allow_response(gw: Gateway, handoff: Handoff, rewrite: UpstreamRewrite | None) -> web.Response:
+    """204 + the handoff; with a rewrite, the replacement headers, URI and body for nginx to use."""
+    headers = {VERDICT_HEADER: "allow", CTX_HEADER: handoff.encode()}
+    if rewrite is not None:
+        headers["X-Lmgate-Rewrite"] = "1"
+        for name, value in rewrite.headers.items():
+            headers["X-Lmgate-Set-" + name] = value
+        if rewrite.uri is not None:
+            headers["X-Lmgate-Upstream-Uri"] = rewrite.uri
+        if rewrite.body is not None:
+            headers["X-Lmgate-Body"] = gw.bodies.put(rewrite.body)
+    return web.Response(status=204, headers=headers)
+
+
+async def body(request: web.Request) -> web.Response:
+    """GET /body?id=…: a replacement body, handed out once."""
+    data = request.app[GATEWAY].bodies.take(request.query.get("id", ""))
+    if data is None:
+        return web.Response(status=404, text="no such body (expired or already taken)")
+    return web.Response(body=data, content_type="application/octet-stream")
 
 
 def _authenticate(gw: Gateway, route: Route, key: str | None):

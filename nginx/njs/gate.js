@@ -1,12 +1,14 @@
 // lmgate's njs glue. It decides nothing: it asks the sidecar, then forwards the
-// request untouched or returns the sidecar's refusal, and copies the response
-// into variables for the stats post (post_action @lmgate_stats).
+// request (untouched, or with the headers/URI/body the sidecar replaced) or
+// returns the sidecar's refusal, and copies the response into variables for
+// the stats post (post_action @lmgate_stats).
 
 // Reply headers of /auth that are the sidecar's own business, not the client's.
 var NOT_FORWARDED = {
     'connection': 1, 'content-length': 1, 'date': 1, 'keep-alive': 1, 'server': 1,
     'transfer-encoding': 1, 'x-lmgate-verdict': 1, 'x-lmgate-ctx': 1
 };
+var SET_PREFIX = 'x-lmgate-set-';
 
 function handle(r) {
     var provider = r.variables.lmgate_provider;
@@ -21,10 +23,7 @@ function handle(r) {
     r.subrequest('/_lmgate/auth', {method: 'POST'}).then(function (reply) {
         var verdict = reply.headersOut['X-Lmgate-Verdict'];
         if (verdict === 'allow') {
-            r.variables.lmgate_ctx = reply.headersOut['X-Lmgate-Ctx'] || '';
-            r.variables.lmgate_upstream_uri = uri.substring(prefix.length);
-            r.variables.lmgate_auth_time = r.variables.request_time;
-            r.internalRedirect('@lmgate_' + provider + '_upstream');
+            allow(r, reply, provider, uri.substring(prefix.length));
         } else if (verdict === 'deny') {
             refuse(r, reply);
         } else {
@@ -33,8 +32,41 @@ function handle(r) {
             r.internalRedirect('@lmgate_' + provider + '_503');
         }
     }).catch(function (e) {
-        r.error('lmgate: /auth subrequest failed: ' + e);
+        r.error('lmgate: /auth failed: ' + e);
         r.internalRedirect('@lmgate_' + provider + '_503');
+    });
+}
+
+function allow(r, reply, provider, upstreamUri) {
+    var h = reply.headersOut;
+    r.variables.lmgate_ctx = h['X-Lmgate-Ctx'] || '';
+    r.variables.lmgate_upstream_uri = h['X-Lmgate-Upstream-Uri'] || upstreamUri;
+    r.variables.lmgate_auth_time = r.variables.request_time;
+    // A rewrite names replacement headers; the rewrite location sends exactly those.
+    var rewrite = false;
+    for (var name in h) {
+        var lower = name.toLowerCase();
+        if (lower.substring(0, SET_PREFIX.length) === SET_PREFIX) {
+            r.variables['lmgate_h_' + lower.substring(SET_PREFIX.length).replace(/-/g, '_')] = h[name];
+            rewrite = true;
+        }
+    }
+    if (h['X-Lmgate-Rewrite']) {
+        rewrite = true;
+    }
+    var bodyId = h['X-Lmgate-Body'];
+    if (!bodyId) {
+        r.internalRedirect('@lmgate_' + provider + (rewrite ? '_rewrite' : '_upstream'));
+        return;
+    }
+    // A replaced body (DLP redaction) is fetched only when there is one, so the
+    // common /auth answer stays small.
+    return r.subrequest('/_lmgate/body', {args: 'id=' + bodyId}).then(function (body) {
+        if (body.status !== 200) {
+            throw new Error('replacement body ' + bodyId + ' answered ' + body.status);
+        }
+        r.variables.lmgate_body = body.responseBuffer;
+        r.internalRedirect('@lmgate_' + provider + '_rewrite_body');
     });
 }
 

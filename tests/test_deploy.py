@@ -1,0 +1,32 @@
+"""The deployment files: docker-compose.yaml must pass `docker compose config` (no engine needed)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def compose_command() -> list[str]:
+    """Compose v2 (`docker compose`) where the plugin is installed, else Debian's `docker-compose`."""
+    docker = shutil.which("docker")
+    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+        return [docker, "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    pytest.fail("neither `docker compose` nor `docker-compose` is installed: scripts/test.sh installs docker-compose")
+
+
+def test_compose_file_is_valid_and_gates_nginx_on_the_sidecar():
+    run = subprocess.run([*compose_command(), "config"], cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    doc = yaml.safe_load(run.stdout)
+    nginx, sidecar = doc["services"]["nginx"], doc["services"]["sidecar"]
+    assert nginx["depends_on"]["sidecar"]["condition"] == "service_healthy"
+    assert "healthcheck" in sidecar
+    assert any(str(v).endswith(":/app/data") or "/app/data" in str(v) for v in sidecar["volumes"])
