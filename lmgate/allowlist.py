@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lmgate.keys import hash_key
+from lmgate.policies.limits import LIMIT_COLUMNS, NO_LIMITS, Limits, parse_key_limits
 
 log = logging.getLogger("lmgate.allowlist")
 
 REQUIRED_COLUMNS = ("id", "api_key", "owner", "added")
-OPTIONAL_COLUMNS: tuple[str, ...] = ()  # later policies add theirs here
+OPTIONAL_COLUMNS: tuple[str, ...] = (*LIMIT_COLUMNS,)
 SHA256_RE = re.compile(r"^sha256:([0-9a-fA-F]{64})$")
 
 
@@ -36,6 +37,7 @@ class KeyEntry:
     added: str
     key_hash: str
     extra: dict[str, str] = field(default_factory=dict)
+    limits: Limits = NO_LIMITS  # parsed once here, never per request
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +110,13 @@ def _entry(cells: dict[str, str], source: str, line: int) -> KeyEntry:
     else:
         key_hash = hash_key(key)
     extra = {c: cells[c] for c in OPTIONAL_COLUMNS if cells.get(c)}
-    return KeyEntry(id=cells["id"], owner=cells["owner"], added=cells["added"], key_hash=key_hash, extra=extra)
+    try:
+        limits = parse_key_limits(extra)
+    except ValueError as e:
+        raise AllowListError(f"{source}:{line}: id {cells['id']!r}: {e}") from None
+    return KeyEntry(
+        id=cells["id"], owner=cells["owner"], added=cells["added"], key_hash=key_hash, extra=extra, limits=limits
+    )
 
 
 def load_allowlist(path: Path) -> AllowList:

@@ -24,6 +24,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    await gw.policies.close()
 
 
 def make_app(config: Config, gateway: Gateway | None = None) -> web.Application:

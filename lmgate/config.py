@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -80,6 +80,46 @@ class StatsConfig(_Section):
     max_buffered_lines: int = Field(200_000, gt=0, description="lines held in memory while the disk fails")
 
 
+class OwnerLimits(_Section):
+    """Limits shared by all keys of one owner (team); omitted = no limit."""
+
+    models: list[str] = Field(default_factory=list, description="glob patterns of allowed models, e.g. gpt-4o*")
+    rpm: int | None = Field(None, gt=0, description="requests per minute, all keys together")
+    tpm: int | None = Field(None, gt=0, description="tokens per minute (of finished requests), all keys together")
+    budget_usd: float | None = Field(None, gt=0, allow_inf_nan=False, description="spend allowed per budget_period")
+    budget_period: Literal["day", "month", "total"] = Field("month", description="UTC day, UTC month, or forever")
+    max_parallel: int | None = Field(None, gt=0, description="requests in flight, all keys together")
+
+    @field_validator("models")
+    @classmethod
+    def _patterns(cls, v: list[str]) -> list[str]:
+        out = []
+        for p in v:
+            p = p.strip()
+            if not p or any(ch.isspace() for ch in p):
+                raise ValueError(f"model pattern {p!r} must be one non-empty word, e.g. gpt-4o*")
+            out.append(p)
+        return out
+
+
+class PolicyConfig(_Section):
+    store: str = Field("memory", description="'memory' (one sidecar process) or redis://host:port/db (shared)")
+    store_timeout: float = Field(0.25, gt=0, description="seconds per Redis call; keep well under auth_timeout")
+    on_store_error: Literal["closed", "open"] = Field("closed", description="store down: refuse (503) or allow")
+    lease_ttl: float = Field(600.0, gt=0, description="seconds after which an unreleased max_parallel slot frees")
+    owners: dict[str, OwnerLimits] = Field(default_factory=dict)
+
+    @field_validator("store")
+    @classmethod
+    def _store(cls, v: str) -> str:
+        if v == "memory":
+            return v
+        parts = urlsplit(v)
+        if (parts.scheme in ("redis", "rediss") and parts.hostname) or (parts.scheme == "unix" and parts.path):
+            return v
+        raise ValueError(f"{v!r}: expected 'memory', redis://host:port/db, rediss://... or unix:///path")
+
+
 class ProviderConfig(_Section):
     kind: str = Field(description="provider module: " + ", ".join(sorted(PROVIDERS)))
     upstream: str = Field(description="provider base URL, e.g. https://api.openai.com")
@@ -129,6 +169,7 @@ class Config(_Section):
     allowlist: AllowlistConfig = AllowlistConfig()
     stats: StatsConfig = StatsConfig()
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    policies: PolicyConfig = PolicyConfig()
 
     @model_validator(mode="before")
     @classmethod
@@ -150,6 +191,12 @@ class Config(_Section):
                 entry.setdefault("kind", name if name in PROVIDERS else "openai_compat")
                 entry.setdefault("prefix", f"/{name}")
         return {**data, "providers": providers}
+
+    @model_validator(mode="after")
+    def _check_timeouts(self) -> Config:
+        if self.policies.store != "memory" and 2 * self.policies.store_timeout >= self.sidecar.auth_timeout:
+            raise ValueError("policies.store_timeout must be under half of sidecar.auth_timeout (a retry must fit)")
+        return self
 
     @model_validator(mode="after")
     def _check_providers(self) -> Config:

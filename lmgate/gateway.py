@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from lmgate.allowlist import AllowListWatcher
 from lmgate.config import Config, ProviderConfig
 from lmgate.pending_bodies import PendingBodies
+from lmgate.policies.engine import PolicyEngine
 from lmgate.providers import get as get_provider
 from lmgate.providers.base import Provider
 from lmgate.stats.writer import StatsWriter
@@ -27,6 +28,7 @@ class Gateway:
     routes: dict[str, Route]
     allowlist: AllowListWatcher
     writer: StatsWriter
+    policies: PolicyEngine
     bodies: PendingBodies = field(default_factory=PendingBodies)
 
     @classmethod
@@ -41,4 +43,5 @@ class Gateway:
             max_buffered=s.max_buffered_lines,
         )
         allowlist = AllowListWatcher(config.allowlist.path, config.allowlist.reload_interval)
-        return cls(config=config, routes=routes, allowlist=allowlist, writer=writer)
+        policies = PolicyEngine.from_config(config.policies)
+        return cls(config=config, routes=routes, allowlist=allowlist, writer=writer, policies=policies)

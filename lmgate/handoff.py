@@ -20,6 +20,7 @@ class Handoff:
     model: str | None = None
     stream: bool = False
     endpoint: str = ""
+    lease: str | None = None  # the policy engine's lease: /stats reports usage and frees it
 
     def encode(self) -> str:
         fields = {
@@ -29,6 +30,7 @@ class Handoff:
             "model": self.model or "",
             "s": "1" if self.stream else "",
             "e": self.endpoint,
+            "l": self.lease or "",
         }
         return urlencode({k: v for k, v in fields.items() if v})
 
@@ -42,4 +44,5 @@ class Handoff:
             model=d.get("model"),
             stream=d.get("s") == "1",
             endpoint=d.get("e", ""),
+            lease=d.get("l"),
         )

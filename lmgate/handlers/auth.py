@@ -20,6 +20,7 @@ from lmgate.errors import GateError, Unauthorized, render
 from lmgate.gateway import Gateway, Route
 from lmgate.handoff import CTX_HEADER, Handoff
 from lmgate.keys import extract_key, mask_key
+from lmgate.policies.base import RequestFacts
 from lmgate.rewrite import UpstreamRewrite
 from lmgate.stats.build import refusal_record
 
@@ -27,6 +28,7 @@ log = logging.getLogger("lmgate.auth")
 
 VERDICT_HEADER = "X-Lmgate-Verdict"
 BIG_BODY = 256 * 1024  # parse larger JSON bodies off the event loop
+READ_ONLY_METHODS = frozenset(("GET", "HEAD"))
 
 
 async def auth(request: web.Request) -> web.Response:
@@ -46,6 +48,22 @@ async def auth(request: web.Request) -> web.Response:
         doc = await _json_body(body)
         handoff.model = route.api.model_from_request(path, doc)
         handoff.stream = route.api.stream_requested(path, doc)
+        decision = await gw.policies.decide(
+            RequestFacts(
+                key_id=entry.id,
+                owner=entry.owner,
+                model=handoff.model,
+                provider=route.name,
+                now=time.time(),
+                key_limits=entry.limits,
+                owner_limits=gw.policies.owner_limits(entry.owner),
+                request_id=request.headers.get("X-Lmgate-Request-Id", ""),
+                read_only=request.headers.get("X-Lmgate-Method", "POST") in READ_ONLY_METHODS,
+            )
+        )
+        if decision.verdict is not None:
+            raise decision.verdict.as_gate_error()
+        handoff.lease = decision.lease_id
     except GateError as err:
         return _refuse(gw, route, request, handoff, err)
     return allow_response(gw, handoff, None)

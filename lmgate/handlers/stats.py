@@ -12,7 +12,7 @@ import time
 from aiohttp import web
 
 from lmgate.app_keys import GATEWAY
-from lmgate.handoff import Handoff
+from lmgate.handoff import CTX_HEADER, Handoff
 from lmgate.stats.build import Exchange, exchange_record, refusal_record
 
 log = logging.getLogger("lmgate.stats")
@@ -36,6 +36,11 @@ async def stats(request: web.Request) -> web.Response:
             now=time.time(),
         )
     gw.writer.write(record)
+    lease = request.headers.get(CTX_HEADER) and Handoff.decode(request.headers[CTX_HEADER]).lease
+    if lease and record.key_id:
+        # tokens into tpm, cost into budgets, and the max_parallel slot back (also after a disconnect)
+        tokens = (record.input_tokens or 0) + (record.output_tokens or 0)
+        await gw.policies.record_usage(record.key_id, record.owner, tokens, record.cost_usd, time.time(), lease)
     return web.Response(status=204)
 
 

@@ -12,6 +12,7 @@ from enum import StrEnum
 
 import orjson
 
+from lmgate.stats.capture import Capture
 from lmgate.streams import json_array_events, sse_events
 from lmgate.usage import Usage
 
@@ -77,6 +78,10 @@ class Provider:
     def events(self, body: bytes) -> list[dict]:
         """A streamed body's events (SSE by default)."""
         return list(sse_events(body))
+
+    def rejoin(self, capture: Capture) -> bytes:
+        """A capture with missing bytes made parseable: line-framed streams drop the cut lines."""
+        return capture.lines_joined()
 
     def usage_from_body(self, body: bytes, stream: bool) -> Usage:
         """Usage from a whole (decoded) response body: JSON, or a stream when ``stream``."""

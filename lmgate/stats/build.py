@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import gzip
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from lmgate.handoff import CTX_HEADER, Handoff
 from lmgate.providers.base import Provider
+from lmgate.stats.capture import decode, reassemble
 from lmgate.stats.record import (
     CAPTURE_TRUNCATED,
     CLIENT_DISCONNECT,
@@ -37,11 +36,11 @@ class Exchange:
     completed: bool
     content_type: str
     content_encoding: str
-    capture_gap: int | None  # bytes of head kept before the capture dropped the middle
+    capture_gap: str  # bytes of head kept before the capture dropped its middle ("" if it did not)
+    tail: str  # the capture ring's layout (stats/capture.py)
 
     @classmethod
     def from_headers(cls, h: Mapping[str, str]) -> Exchange:
-        gap = h.get("X-Lmgate-Capture-Gap", "")
         return cls(
             provider=h.get("X-Lmgate-Provider", ""),
             request_id=h.get("X-Lmgate-Request-Id", ""),
@@ -55,7 +54,8 @@ class Exchange:
             completed=h.get("X-Lmgate-Completion") == "OK",
             content_type=h.get("X-Lmgate-Content-Type", "").lower(),
             content_encoding=h.get("X-Lmgate-Content-Encoding", "").lower().strip(),
-            capture_gap=_int(gap) if gap else None,
+            capture_gap=h.get("X-Lmgate-Capture-Gap", ""),
+            tail=h.get("X-Lmgate-Tail", ""),
         )
 
 
@@ -81,45 +81,22 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def decode_body(body: bytes, encoding: str) -> bytes | None:
-    """Undo the upstream's Content-Encoding (the client got the bytes as sent); None if we cannot."""
-    if not encoding or encoding == "identity":
-        return body
-    try:
-        if encoding in ("gzip", "x-gzip"):
-            return gzip.decompress(body)
-        if encoding == "deflate":
-            return zlib.decompress(body)
-    except (OSError, EOFError, zlib.error):
-        return None
-    return None
-
-
-def _stitch(body: bytes, gap: int | None) -> bytes:
-    """Head and tail of a capture that dropped its middle, joined at line boundaries."""
-    if gap is None:
-        return body
-    head, tail = body[:gap], body[gap:]
-    cut = head.rfind(b"\n")
-    head = head[: cut + 1] if cut >= 0 else b""
-    nl = tail.find(b"\n")
-    tail = tail[nl + 1 :] if nl >= 0 else b""
-    return head + b"\n" + tail
-
-
 def exchange_record(ex: Exchange, api: Provider, body: bytes) -> StatsRecord:
     stream = ex.handoff.stream or ex.content_type.startswith("text/event-stream")
     usage, error_type = Usage(), None
-    decoded = decode_body(body, ex.content_encoding) if ex.capture_gap is None else None
-    if decoded is None and ex.capture_gap is not None and not ex.content_encoding:
-        decoded = _stitch(body, ex.capture_gap)
+    captured = reassemble(body, ex.capture_gap, ex.tail)
+    if not captured.gaps:
+        decoded = decode(captured.data, ex.content_encoding)
+    else:  # a compressed stream cannot resume after a gap
+        decoded = None if ex.content_encoding else api.rejoin(captured)
     if decoded is not None and 200 <= ex.status < 300:
         usage = api.usage_from_body(decoded, stream)
-    if not ex.completed:
+    if not ex.completed and usage.usage_source != "provider":
+        # SDKs hang up right after the final event; with the provider's usage in hand the stream was whole
         error_type = CLIENT_DISCONNECT
     elif ex.status >= 400:
         error_type = UPSTREAM_ERROR if ex.upstream_header_time is not None else UPSTREAM_UNREACHABLE
-    elif ex.capture_gap is not None:
+    elif captured.gaps:
         error_type = CAPTURE_TRUNCATED
     elif decoded is None:
         error_type = UNREADABLE_BODY

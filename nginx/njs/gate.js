@@ -81,37 +81,52 @@ function refuse(r, reply) {
 }
 
 // Response capture. Keeps the first and the last half of the cap (usage sits at
-// both ends of a stream) and publishes to a variable when the capture grew by
-// half since the last copy, so a client that disconnects mid-stream still
-// leaves most of what it got; past the cap only the end publishes.
+// both ends of a stream) and publishes them to $lmgate_capture when the capture
+// grew by half since the last copy (each publish copies it whole into the
+// request pool, so publishing geometrically keeps that linear). Between
+// publishes, each chunk is also copied once into a ring of TAIL slots
+// ($lmgate_t0..7), so a client that hangs up right after the final event
+// (SDKs do, after [DONE]) still leaves that event for the usage count.
+var TAIL = 8;
 var half = -1, head = [], headLen = 0, tail = [], tailLen = 0;
 var total = 0, published = 0, dropped = false;
+var seq = 0, publishedSeq = 0, slotLens = [0, 0, 0, 0, 0, 0, 0, 0];
 
 function capture(r, data, flags) {
     r.sendBuffer(data, flags);
     if (half < 0) {
         half = Math.floor(Number(r.variables.lmgate_capture_max) / 2);
     }
-    total += data.length;
-    if (headLen < half) {
-        head.push(data);
-        headLen += data.length;
-    } else if (data.length) {
-        tail.push(data);
-        tailLen += data.length;
-        while (tail.length > 1 && tailLen - tail[0].length >= half) {
-            tailLen -= tail.shift().length;
-            dropped = true;
+    if (data.length) {
+        seq++;
+        total += data.length;
+        if (headLen < half) {
+            head.push(data);
+            headLen += data.length;
+        } else {
+            tail.push(data);
+            tailLen += data.length;
+            while (tail.length > 1 && tailLen - tail[0].length >= half) {
+                tailLen -= tail.shift().length;
+                dropped = true;
+            }
         }
     }
     if (flags.last || (total <= 2 * half && total - published >= published / 2)) {
         publish(r);
+    } else if (data.length) {
+        var slot = (seq - 1) % TAIL;
+        r.variables['lmgate_t' + slot] = data;
+        slotLens[slot] = data.length;
+        r.variables.lmgate_tail = seq + ',' + publishedSeq + ':' + slotLens.join(',');
     }
 }
 
 function publish(r) {
     published = total;
+    publishedSeq = seq;
     r.variables.lmgate_capture = Buffer.concat(head.concat(tail));
+    r.variables.lmgate_tail = seq + ',' + seq + ':' + slotLens.join(',');
     if (dropped) {
         r.variables.lmgate_capture_gap = String(headLen);
     }

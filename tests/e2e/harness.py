@@ -6,6 +6,8 @@ written into a temp dir, with every provider pointed at the fake upstream.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import shutil
 import signal
@@ -30,6 +32,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def allowlist_csv(rows: list[tuple]) -> str:
+    extra_columns = sorted({c for row in rows if len(row) > 3 for c in row[3]})
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["id", "api_key", "owner", "added", *extra_columns])
+    for row in rows:
+        extra = row[3] if len(row) > 3 else {}
+        writer.writerow([*row[:3], "2026-11-22", *(extra.get(c, "") for c in extra_columns)])
+    return out.getvalue()
 
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):
@@ -139,10 +152,12 @@ class Gateway:
             return 0
 
     # --- allow-list and stats
-    def write_allowlist(self, rows: list[tuple[str, str, str]], wait: bool = True) -> None:
-        """Replace the allow-list; with ``wait``, return once a running sidecar has loaded it."""
-        text = "id,api_key,owner,added\n" + "".join(f"{i},{k},{o},2026-11-22\n" for i, k, o in rows)
-        self.write_allowlist_text(text, wait)
+    def write_allowlist(self, rows: list[tuple], wait: bool = True) -> None:
+        """Replace the allow-list; with ``wait``, return once a running sidecar has loaded it.
+
+        A row is ``(id, key, owner)`` or ``(id, key, owner, {column: value})`` for optional columns.
+        """
+        self.write_allowlist_text(allowlist_csv(rows), wait)
 
     def write_allowlist_text(self, text: str, wait: bool = True) -> None:
         before = self._reloads()

@@ -108,7 +108,7 @@ def test_openai_stream_arrives_in_pieces_with_usage(gw, fake):
     assert spread >= 0.1 * (len(arrivals) - 2), f"chunks were buffered: all within {spread:.3f}s"
     line = gw.next_stats()[0]
     assert line["stream"] is True and line["status"] == 200
-    assert line["input_tokens"] == usage.prompt_tokens and line["output_tokens"] == usage.completion_tokens
+    assert line["input_tokens"] == usage.prompt_tokens and line["output_tokens"] == usage.completion_tokens, str(line)
 
 
 def test_anthropic_json_and_stream(gw, fake):

@@ -1,0 +1,40 @@
+"""Budgets: spend per key and per owner in the current UTC day, UTC month, or forever."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from lmgate.policies.base import BUDGET_EXCEEDED, RequestFacts, Verdict, who
+from lmgate.policies.periods import period_of
+from lmgate.providers.base import ErrorKind
+from lmgate.store.base import BUDGET, Check, Outcome, key_scope, owner_scope
+
+_LABEL = {"day": "daily", "month": "monthly", "total": "total"}
+
+
+class BudgetPolicy:
+    def precheck(self, facts: RequestFacts) -> Verdict | None:
+        return None
+
+    def checks(self, facts: RequestFacts) -> Sequence[Check]:
+        out = []
+        k, o = facts.key_limits, facts.owner_limits
+        if k.budget_usd is not None:
+            out.append(Check(BUDGET, key_scope(facts.key_id), k.budget_usd, k.budget_period))
+        if o.budget_usd is not None:
+            out.append(Check(BUDGET, owner_scope(facts.owner), o.budget_usd, o.budget_period))
+        return out
+
+    def verdict(self, facts: RequestFacts, check: Check, outcome: Outcome) -> Verdict:
+        assert check.period is not None
+        period = period_of(check.period, facts.now)
+        spent = f"lmgate: {who(facts, check.scope)} has spent ${outcome.value:.2f} of its ${check.limit:.2f}"
+        if period.kind == "total":  # never resets: only an admin can help
+            return Verdict(429, ErrorKind.QUOTA, BUDGET_EXCEEDED, f"{spent} total budget; it does not reset")
+        retry = max(1, math.ceil(period.end - facts.now))
+        message = f"{spent} {_LABEL[period.kind]} budget; it resets at {period.iso_end()}"
+        return Verdict(429, ErrorKind.QUOTA, BUDGET_EXCEEDED, message, {"Retry-After": str(retry)})
+
+
+BUDGETS = BudgetPolicy()

@@ -1,0 +1,223 @@
+"""The policy engine of /auth: models → budget → max_parallel → rpm → tpm, then usage from /stats.
+
+``decide`` runs the pure rules, then asks the store to judge and commit every
+counted rule in one atomic call, so a refused request consumes nothing. A key
+and owner without limits never reach the store. After the response the stats
+path calls ``record_usage`` with the decision's ``lease_id`` (carried in the
+handoff), which also frees the max_parallel slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import itertools
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+from lmgate.config import PolicyConfig
+from lmgate.policies.base import STORE_UNAVAILABLE, Decision, Policy, RequestFacts, Verdict
+from lmgate.policies.budget import BUDGETS
+from lmgate.policies.limits import NO_LIMITS, Limits, limits_from_owner
+from lmgate.policies.models import MODELS
+from lmgate.policies.parallel import PARALLELS
+from lmgate.policies.periods import Period, period_of
+from lmgate.policies.ratelimit import RATE_LIMITS
+from lmgate.providers.base import ErrorKind
+from lmgate.store.base import (
+    BUDGET,
+    PARALLEL,
+    RPM,
+    TPM,
+    Check,
+    Outcome,
+    Store,
+    StoreUnavailable,
+    key_scope,
+    owner_scope,
+)
+
+log = logging.getLogger("lmgate.policies")
+
+# seed_spend(since_epoch, key_id=None, owner=None) -> USD spent since then (from the stats rollups)
+SeedSpend = Callable[..., float | Awaitable[float]]
+
+# The order rules are judged in: prechecks need no store; counted rules go to the store in one call.
+PRECHECKS: tuple[Policy, ...] = (MODELS,)
+COUNTED: tuple[Policy, ...] = (BUDGETS, PARALLELS, RATE_LIMITS)
+PLAN_CACHE_SIZE = 100_000
+RULE_POLICY: dict[str, Policy] = {BUDGET: BUDGETS, PARALLEL: PARALLELS, RPM: RATE_LIMITS, TPM: RATE_LIMITS}
+ALLOWED = Decision(True)
+ERROR_LOG_INTERVAL = 1.0  # seconds between store-error log lines: loud, but not one per request
+
+
+def make_store(config: PolicyConfig) -> Store:
+    if config.store == "memory":
+        from lmgate.store.memory import MemoryStore
+
+        return MemoryStore()
+    from lmgate.store.redis import RedisStore  # redis-py is only imported when configured
+
+    return RedisStore.from_url(config.store, timeout=config.store_timeout)
+
+
+class PolicyEngine:
+    def __init__(self, config: PolicyConfig, store: Store, seed_spend: SeedSpend | None = None) -> None:
+        self.store = store
+        self._owners = {name: limits_from_owner(o) for name, o in config.owners.items()}
+        self._fail_open = config.on_store_error == "open"
+        self._lease_ttl = config.lease_ttl
+        self._seed_spend = seed_spend
+        # Lease ids: unique across instances sharing Redis, cheap to make.
+        self._lease_prefix = secrets.token_hex(6) + "."
+        self._lease_seq = itertools.count(1)
+        self._plans: dict[tuple[str, str], tuple[Limits, Limits, tuple[Check, ...]]] = {}
+        self._seeding: dict[tuple[str, str], asyncio.Future[None]] = {}
+        self.store_errors = 0  # counter for metrics: decisions and reports the store failed
+        self._last_error_log = -ERROR_LOG_INTERVAL
+        self._errors_unlogged = 0
+
+    @classmethod
+    def from_config(cls, config: PolicyConfig, seed_spend: SeedSpend | None = None) -> PolicyEngine:
+        return cls(config, make_store(config), seed_spend)
+
+    def owner_limits(self, owner: str | None) -> Limits:
+        return self._owners.get(owner, NO_LIMITS) if owner is not None else NO_LIMITS
+
+    async def decide(self, facts: RequestFacts) -> Decision:
+        k, o = facts.key_limits, facts.owner_limits
+        if k.unlimited and o.unlimited:
+            return ALLOWED
+        if k.model_re is not None or o.model_re is not None:  # the only precheck so far: skip the calls without
+            for policy in PRECHECKS:
+                verdict = policy.precheck(facts)
+                if verdict is not None:
+                    return Decision(False, verdict)
+        if k.stateless and o.stateless:
+            return ALLOWED
+        checks = self._plan(facts)
+        lease_id = f"{self._lease_prefix}{next(self._lease_seq)}"
+        try:
+            outcome = await self.store.acquire(checks, facts.now, lease_id, self._lease_ttl)
+            if outcome.seed:
+                outcome = await self._seed_and_retry(checks, outcome, facts.now, lease_id)
+        except StoreUnavailable as e:
+            self._store_failed(e, "decide")
+            if self._fail_open:
+                return Decision(True, None, lease_id)  # still report usage: the store may be back by then
+            return Decision(False, _UNAVAILABLE)
+        if outcome.denied is None:
+            return Decision(True, None, lease_id)
+        check = checks[outcome.denied]
+        return Decision(False, RULE_POLICY[check.rule].verdict(facts, check, outcome))
+
+    def _plan(self, facts: RequestFacts) -> tuple[Check, ...]:
+        """The checks for this key and owner, in rule order; cached while their Limits objects stay the same."""
+        ident = (facts.key_id, facts.owner)
+        hit = self._plans.get(ident)
+        if hit is not None and hit[0] is facts.key_limits and hit[1] is facts.owner_limits:
+            return hit[2]
+        checks = tuple(c for policy in COUNTED for c in policy.checks(facts))
+        if len(self._plans) >= PLAN_CACHE_SIZE:  # keys come and go with allow-list edits
+            self._plans.clear()
+        self._plans[ident] = (facts.key_limits, facts.owner_limits, checks)
+        return checks
+
+    async def record_usage(
+        self,
+        key_id: str,
+        owner: str | None,
+        tokens: int | None,
+        cost_usd: float | None,
+        at: float | None = None,
+        lease_id: str | None = None,
+    ) -> None:
+        """A finished request's tokens and cost; frees its max_parallel slot. Never raises on store errors."""
+        try:
+            await self.store.record(
+                self._scopes(key_id, owner), tokens or 0, cost_usd or 0.0, time.time() if at is None else at, lease_id
+            )
+        except StoreUnavailable as e:
+            self._store_failed(e, "record_usage")
+
+    async def release(self, lease_id: str, key_id: str, owner: str | None) -> None:
+        """Free a max_parallel slot without reporting usage."""
+        try:
+            await self.store.release(self._scopes(key_id, owner), lease_id)
+        except StoreUnavailable as e:
+            self._store_failed(e, "release")
+
+    async def close(self) -> None:
+        await self.store.close()
+
+    def _scopes(self, key_id: str, owner: str | None) -> Sequence[str]:
+        # The key's limits are not known here (they live in the allow-list), so its scope always counts;
+        # an owner's only when the config limits it.
+        if owner is not None and not self.owner_limits(owner).stateless:
+            return (key_scope(key_id), owner_scope(owner))
+        return (key_scope(key_id),)
+
+    async def _seed_and_retry(self, checks: Sequence[Check], outcome: Outcome, now: float, lease_id: str) -> Outcome:
+        for _ in range(3):  # cold spend counters: seed, then ask again (a counter can expire in between)
+            for i in outcome.seed:
+                await self._seed(checks[i], now)
+            outcome = await self.store.acquire(checks, now, lease_id, self._lease_ttl)
+            if not outcome.seed:
+                return outcome
+        raise StoreUnavailable("spend counters stayed cold after seeding")
+
+    async def _seed(self, check: Check, now: float) -> None:
+        assert check.period is not None
+        period = period_of(check.period, now)
+        ident = (check.scope, period.id)
+        task = self._seeding.get(ident)
+        if task is None:  # one rollups query per cold counter, however many requests wait for it
+            task = self._seeding[ident] = asyncio.ensure_future(self._load_seed(check.scope, period, now))
+            task.add_done_callback(lambda t: self._seed_done(ident, t))
+        await asyncio.shield(task)  # a cancelled request must not cancel the others' seed
+
+    def _seed_done(self, ident: tuple[str, str], task: asyncio.Future[None]) -> None:
+        self._seeding.pop(ident, None)
+        if not task.cancelled():
+            task.exception()  # retrieved here too: every waiter may have gone
+
+    async def _load_seed(self, scope: str, period: Period, now: float) -> None:
+        usd = 0.0
+        if self._seed_spend is not None:
+            kw = {"key_id": scope[2:]} if scope.startswith("k:") else {"owner": scope[2:]}
+            try:
+                if inspect.iscoroutinefunction(self._seed_spend):
+                    usd = await self._seed_spend(period.start, **kw)
+                else:  # SQLite: off the event loop
+                    usd = await asyncio.to_thread(self._seed_spend, period.start, **kw)  # type: ignore[arg-type]
+            except Exception as e:
+                log.exception("seed_spend(%s, %s) failed", period.start, kw)
+                raise StoreUnavailable(f"seed_spend failed: {e}") from e
+        await self.store.seed(scope, period, float(usd), now)
+
+    def _store_failed(self, err: StoreUnavailable, what: str) -> None:
+        self.store_errors += 1
+        self._errors_unlogged += 1
+        now = time.monotonic()
+        if now - self._last_error_log < ERROR_LOG_INTERVAL:
+            return
+        action = "allowing requests (on_store_error: open)" if self._fail_open else "refusing with 503"
+        log.error(
+            "policy store unavailable in %s: %s; %s; %d errors since the last line, %d in all",
+            what,
+            err,
+            action,
+            self._errors_unlogged,
+            self.store_errors,
+        )
+        self._last_error_log, self._errors_unlogged = now, 0
+
+
+_UNAVAILABLE = Verdict(
+    503,
+    ErrorKind.UNAVAILABLE,
+    STORE_UNAVAILABLE,
+    "lmgate: the gateway cannot check this key's limits right now; try again shortly",
+)

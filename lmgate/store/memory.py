@@ -1,0 +1,164 @@
+"""Counters in this process's memory: for one sidecar process.
+
+asyncio runs one coroutine at a time and ``acquire`` never awaits, so its
+check-then-commit is atomic without locks. Memory stays bounded: windows are
+pruned as they slide, and scopes idle for ``idle_ttl`` are dropped by a sweep.
+Spend is not persisted here: a dropped or never-seen counter is cold, and the
+engine seeds it from the stats rollups.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+
+from lmgate.policies.periods import PERIOD_KINDS, Period, period_of
+from lmgate.store.base import BUDGET, PARALLEL, PASSED, RPM, WINDOW, Check, Outcome, tpm_first_bucket
+
+
+class _Scope:
+    """Everything counted for one key or one owner."""
+
+    __slots__ = ("buckets", "hits", "leases", "seen", "spend", "tokens")
+
+    def __init__(self) -> None:
+        self.hits: deque[float] = deque()  # admitted request times, oldest first (rpm)
+        self.buckets: deque[list[int]] = deque()  # [second, tokens], oldest first (tpm)
+        self.tokens = 0  # sum over buckets
+        self.leases: dict[str, float] = {}  # lease id -> expiry (max_parallel)
+        self.spend: dict[str, list[float]] = {}  # period id -> [usd, period end]
+        self.seen = 0.0
+
+    def prune_hits(self, now: float) -> None:
+        cutoff, hits = now - WINDOW, self.hits
+        while hits and hits[0] <= cutoff:
+            hits.popleft()
+
+    def prune_tokens(self, now: float) -> None:
+        first, buckets = tpm_first_bucket(now), self.buckets
+        while buckets and buckets[0][0] < first:
+            self.tokens -= buckets.popleft()[1]
+
+    def prune_leases(self, now: float) -> None:
+        for lease in [lease for lease, expiry in self.leases.items() if expiry <= now]:
+            del self.leases[lease]
+
+
+class MemoryStore:
+    def __init__(self, idle_ttl: float = 3600.0, sweep_interval: float = 60.0) -> None:
+        self._scopes: dict[str, _Scope] = {}
+        self._idle_ttl = idle_ttl
+        self._sweep_interval = sweep_interval
+        self._next_sweep = 0.0
+
+    def __len__(self) -> int:
+        return len(self._scopes)
+
+    def _scope(self, name: str) -> _Scope:
+        s = self._scopes.get(name)
+        if s is None:
+            s = self._scopes[name] = _Scope()
+        return s
+
+    async def acquire(self, checks: Sequence[Check], now: float, lease_id: str, lease_ttl: float) -> Outcome:
+        # No await in here: this is the atomic section.
+        if now >= self._next_sweep:
+            self._sweep(now)
+        scopes = self._scopes
+        cold: list[int] = []
+        for i, c in enumerate(checks):
+            s = scopes.get(c.scope)
+            if s is None:
+                s = scopes[c.scope] = _Scope()
+            s.seen = now
+            rule = c.rule
+            if rule == BUDGET:
+                counter = s.spend.get(period_of(c.period, now).id)  # type: ignore[arg-type]  # set for BUDGET
+                if counter is None:
+                    cold.append(i)
+                elif not cold and counter[0] >= c.limit:
+                    return Outcome(denied=i, value=counter[0])
+                continue
+            if cold:  # budgets come first; judge nothing else on an unknown spend
+                break
+            if rule == PARALLEL:
+                if len(s.leases) >= c.limit:
+                    s.prune_leases(now)  # only worth scanning when at the limit
+                    if len(s.leases) >= c.limit:
+                        return Outcome(denied=i, value=len(s.leases))
+            elif rule == RPM:
+                hits = s.hits
+                if hits and hits[0] <= now - WINDOW:
+                    s.prune_hits(now)
+                if len(hits) >= c.limit:
+                    return Outcome(denied=i, value=len(hits), reset_at=hits[0] + WINDOW)
+            else:  # TPM
+                if s.buckets:
+                    s.prune_tokens(now)
+                if s.tokens >= c.limit:
+                    return Outcome(denied=i, value=s.tokens, reset_at=_tokens_reset(s, c.limit))
+        if cold:
+            return Outcome(seed=tuple(cold))
+        for c in checks:
+            if c.rule == PARALLEL:
+                scopes[c.scope].leases[lease_id] = now + lease_ttl
+            elif c.rule == RPM:
+                scopes[c.scope].hits.append(now)
+        return PASSED
+
+    async def seed(self, scope: str, period: Period, usd: float, now: float) -> None:
+        self._scope(scope).spend.setdefault(period.id, [usd, period.end])
+
+    async def record(
+        self, scopes: Sequence[str], tokens: int, cost_usd: float, at: float, lease_id: str | None
+    ) -> None:
+        ids = [period_of(kind, at).id for kind in PERIOD_KINDS] if cost_usd else ()
+        second = int(at // 1)
+        for name in scopes:
+            s = self._scope(name)
+            s.seen = max(s.seen, at)
+            if lease_id is not None:
+                s.leases.pop(lease_id, None)
+            for pid in ids:  # only warm counters: a cold one is seeded later from rollups that include this
+                counter = s.spend.get(pid)
+                if counter is not None:
+                    counter[0] += cost_usd
+            if tokens > 0:
+                s.prune_tokens(at)
+                # Reports arrive roughly in time order; a late one joins the newest bucket (counted a bit longer).
+                if s.buckets and s.buckets[-1][0] >= second:
+                    s.buckets[-1][1] += tokens
+                else:
+                    s.buckets.append([second, tokens])
+                s.tokens += tokens
+
+    async def release(self, scopes: Sequence[str], lease_id: str) -> None:
+        for name in scopes:
+            s = self._scopes.get(name)
+            if s is not None:
+                s.leases.pop(lease_id, None)
+
+    async def close(self) -> None:
+        self._scopes.clear()
+
+    def _sweep(self, now: float) -> None:
+        self._next_sweep = now + self._sweep_interval
+        idle_before = now - self._idle_ttl
+        for name, s in list(self._scopes.items()):
+            s.prune_hits(now)
+            s.prune_tokens(now)
+            s.prune_leases(now)
+            for pid in [pid for pid, (_, end) in s.spend.items() if end <= now]:
+                del s.spend[pid]
+            if s.seen < idle_before and not (s.hits or s.buckets or s.leases):
+                del self._scopes[name]
+
+
+def _tokens_reset(s: _Scope, limit: float) -> float:
+    """When enough buckets have left the window for the sum to drop under ``limit``."""
+    left = s.tokens
+    for second, n in s.buckets:
+        left -= n
+        if left < limit:
+            return second + 1 + WINDOW
+    return s.buckets[-1][0] + 1 + WINDOW  # unreachable: the sum of all buckets is s.tokens

@@ -1,0 +1,216 @@
+"""Counters in Redis: one limit enforced together by every gateway instance sharing it.
+
+Each decision is one Lua script call (one round trip), so check-all-then-commit
+is atomic across instances. Times come from the callers (``now``), not Redis:
+instances must keep NTP time, which they need anyway for the stats. Keys:
+
+    {prefix}rpm:{scope}            ZSET lease -> admitted at       (expires after the window)
+    {prefix}par:{scope}            ZSET lease -> lease expiry      (expires after lease_ttl)
+    {prefix}tpm:{scope}            HASH second -> tokens           (expires after the window)
+    {prefix}spend:{period}:{scope} STRING usd                      (expires an hour after the period)
+
+A single Redis (or primary) is assumed, not Redis Cluster: one decision touches
+the key's and the owner's keys, which would sit in different slots.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+from lmgate.policies.periods import PERIOD_KINDS, Period, period_of
+from lmgate.store.base import BUDGET, PASSED, RPM, TPM, WINDOW, Check, Outcome, StoreUnavailable, tpm_first_bucket
+
+# KEYS[i]: check i's key. ARGV: now, lease, lease expiry, lease ttl ms, window ms, then (rule, limit, arg) per check,
+# arg being the rpm cutoff (now - window) or the first tpm bucket still counted.
+ACQUIRE = """
+local now, lease, n = ARGV[1], ARGV[2], #KEYS
+local cold = {}
+for i = 1, n do
+  local k, rule, limit, arg = KEYS[i], ARGV[3 + 3 * i], tonumber(ARGV[4 + 3 * i]), ARGV[5 + 3 * i]
+  if rule == 'budget' then
+    local v = redis.call('GET', k)
+    if not v then
+      cold[#cold + 1] = i - 1
+    elseif #cold == 0 and tonumber(v) >= limit then
+      return {'deny', i - 1, v, ''}
+    end
+  else
+    if #cold > 0 then break end  -- budgets come first; judge nothing else on an unknown spend
+    if rule == 'parallel' then
+      redis.call('ZREMRANGEBYSCORE', k, '-inf', now)  -- expired leases
+      local c = redis.call('ZCARD', k)
+      if c >= limit then return {'deny', i - 1, tostring(c), ''} end
+    elseif rule == 'rpm' then
+      redis.call('ZREMRANGEBYSCORE', k, '-inf', arg)
+      local c = redis.call('ZCARD', k)
+      if c >= limit then
+        return {'deny', i - 1, tostring(c), redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')[2]}
+      end
+    else  -- tpm
+      local first, used, buckets = tonumber(arg), 0, {}
+      local h = redis.call('HGETALL', k)
+      for j = 1, #h, 2 do
+        local b, t = tonumber(h[j]), tonumber(h[j + 1])
+        if b < first then
+          redis.call('HDEL', k, h[j])
+        else
+          used = used + t
+          buckets[#buckets + 1] = {b, t}
+        end
+      end
+      if used >= limit then
+        table.sort(buckets, function(x, y) return x[1] < y[1] end)
+        local left = used
+        for _, bt in ipairs(buckets) do
+          left = left - bt[2]
+          if left < limit then return {'deny', i - 1, tostring(used), tostring(bt[1])} end
+        end
+      end
+    end
+  end
+end
+if #cold > 0 then
+  table.insert(cold, 1, 'seed')
+  return cold
+end
+for i = 1, n do
+  local rule = ARGV[3 + 3 * i]
+  if rule == 'parallel' then
+    redis.call('ZADD', KEYS[i], ARGV[3], lease)
+    redis.call('PEXPIRE', KEYS[i], ARGV[4])
+  elseif rule == 'rpm' then
+    redis.call('ZADD', KEYS[i], now, lease)
+    redis.call('PEXPIRE', KEYS[i], ARGV[5])
+  end
+end
+return {'ok'}
+"""
+
+# KEYS: ARGV[1] spend counters, then ARGV[2] tpm hashes, then lease sets.
+# ARGV: n spend, n tpm, cost, tokens, bucket, first bucket still counted, lease ('' for none).
+RECORD = """
+local ns, nt = tonumber(ARGV[1]), tonumber(ARGV[2])
+if tonumber(ARGV[3]) > 0 then
+  for i = 1, ns do
+    -- only warm counters: a cold one is seeded later from rollups that include this
+    if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('INCRBYFLOAT', KEYS[i], ARGV[3]) end
+  end
+end
+if tonumber(ARGV[4]) > 0 then
+  for i = ns + 1, ns + nt do
+    local k = KEYS[i]
+    redis.call('HINCRBY', k, ARGV[5], ARGV[4])
+    redis.call('EXPIRE', k, 120)
+    if redis.call('HLEN', k) > 90 then  -- a key without tpm is never pruned by a check: keep it bounded here
+      local first = tonumber(ARGV[6])
+      for _, b in ipairs(redis.call('HKEYS', k)) do
+        if tonumber(b) < first then redis.call('HDEL', k, b) end
+      end
+    end
+  end
+end
+if ARGV[7] ~= '' then
+  for i = ns + nt + 1, #KEYS do redis.call('ZREM', KEYS[i], ARGV[7]) end
+end
+return 1
+"""
+
+_WINDOW_MS = int(WINDOW * 1000) + 1000  # rpm log lifetime: the window and a second
+_KIND_KEY = {BUDGET: "spend", "parallel": "par", RPM: "rpm", TPM: "tpm"}
+
+
+class RedisStore:
+    def __init__(self, client: Redis, prefix: str = "lmgate:") -> None:
+        self._r = client
+        self._p = prefix
+        self._acquire = client.register_script(ACQUIRE)  # EVALSHA; loads the script itself after a Redis restart
+        self._record = client.register_script(RECORD)
+
+    @classmethod
+    def from_url(cls, url: str, timeout: float = 0.25, prefix: str = "lmgate:") -> RedisStore:
+        # One quick retry when a pooled connection turns out broken (Redis restarted), no backoff, and none
+        # after a timeout (an overloaded Redis gets no second request): /auth is waiting.
+        client = Redis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+            decode_responses=True,
+            protocol=2,  # redis-py 8 defaults to RESP3; RESP2 works with every server and gives the same replies
+        )
+        return cls(client, prefix)
+
+    def _key(self, c: Check, now: float) -> str:
+        if c.rule == BUDGET:
+            assert c.period is not None
+            return f"{self._p}spend:{period_of(c.period, now).id}:{c.scope}"
+        return f"{self._p}{_KIND_KEY[c.rule]}:{c.scope}"
+
+    async def acquire(self, checks: Sequence[Check], now: float, lease_id: str, lease_ttl: float) -> Outcome:
+        keys = [self._key(c, now) for c in checks]
+        args: list[str | int] = [repr(now), lease_id, repr(now + lease_ttl), math.ceil(lease_ttl * 1000), _WINDOW_MS]
+        for c in checks:
+            arg: str | int = ""
+            if c.rule == RPM:
+                arg = repr(now - WINDOW)
+            elif c.rule == TPM:
+                arg = tpm_first_bucket(now)
+            args += (c.rule, repr(c.limit), arg)
+        try:
+            reply = await self._acquire(keys=keys, args=args)
+        except (RedisError, OSError) as e:
+            raise StoreUnavailable(f"redis: {e}") from e
+        status = reply[0]
+        if status == "ok":
+            return PASSED
+        if status == "seed":
+            return Outcome(seed=tuple(int(i) for i in reply[1:]))
+        i, value, extra = int(reply[1]), float(reply[2]), reply[3]
+        reset_at: float | None = None
+        if checks[i].rule == RPM:
+            reset_at = float(extra) + WINDOW
+        elif checks[i].rule == TPM:
+            reset_at = int(extra) + 1 + WINDOW
+        return Outcome(denied=i, value=value, reset_at=reset_at)
+
+    async def seed(self, scope: str, period: Period, usd: float, now: float) -> None:
+        key = f"{self._p}spend:{period.id}:{scope}"
+        # Relative to the caller's clock (like every time here); kept an hour past the period's end.
+        ttl = None if math.isinf(period.end) else max(1, math.ceil(period.end - now)) + 3600
+        try:
+            await self._r.set(key, repr(usd), nx=True, ex=ttl)
+        except (RedisError, OSError) as e:
+            raise StoreUnavailable(f"redis: {e}") from e
+
+    async def record(
+        self, scopes: Sequence[str], tokens: int, cost_usd: float, at: float, lease_id: str | None
+    ) -> None:
+        ids = [period_of(kind, at).id for kind in PERIOD_KINDS]
+        keys = [f"{self._p}spend:{pid}:{s}" for s in scopes for pid in ids]
+        keys += [f"{self._p}tpm:{s}" for s in scopes]
+        keys += [f"{self._p}par:{s}" for s in scopes]
+        second, first = int(at // 1), tpm_first_bucket(at)
+        args = [len(ids) * len(scopes), len(scopes), repr(cost_usd), tokens, second, first, lease_id or ""]
+        try:
+            await self._record(keys=keys, args=args)
+        except (RedisError, OSError) as e:
+            raise StoreUnavailable(f"redis: {e}") from e
+
+    async def release(self, scopes: Sequence[str], lease_id: str) -> None:
+        try:
+            async with self._r.pipeline(transaction=False) as pipe:
+                for s in scopes:
+                    pipe.zrem(f"{self._p}par:{s}", lease_id)
+                await pipe.execute()
+        except (RedisError, OSError) as e:
+            raise StoreUnavailable(f"redis: {e}") from e
+
+    async def close(self) -> None:
+        await self._r.aclose()

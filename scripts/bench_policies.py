@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""Micro-benchmark of PolicyEngine.decide: µs per decision, memory store and Redis store.
+
+Starts its own redis-server (on a free 127.0.0.1 port, no persistence) and stops
+it at the end. Each scenario runs for ``--seconds`` (default 1), so the whole
+run is bounded. Limits are set high so every request passes and does all the
+work: all rules on means models + budget + max_parallel + rpm + tpm.
+
+    .venv/bin/python scripts/bench_policies.py [--seconds 1] [--no-redis]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere, without installing
+
+from lmgate.config import PolicyConfig
+from lmgate.policies.base import RequestFacts
+from lmgate.policies.engine import PolicyEngine
+from lmgate.policies.limits import NO_LIMITS, Limits
+from lmgate.store.base import Store
+from lmgate.store.memory import MemoryStore
+
+BIG = 10**9
+ALL_RULES = Limits(models=("gpt-4o*", "claude-*"), rpm=BIG, tpm=BIG, budget_usd=1e9, max_parallel=BIG)
+OWNER = {"models": ["gpt-*", "claude-*"], "rpm": BIG, "tpm": BIG, "budget_usd": 1e9, "max_parallel": BIG}
+BATCH = 500
+
+
+def _engine(store: Store) -> PolicyEngine:
+    return PolicyEngine(PolicyConfig(owners={"team": OWNER}), store)
+
+
+def _facts(engine: PolicyEngine, key: Limits, owner: str) -> RequestFacts:
+    return RequestFacts("key-1", owner, "gpt-4o-mini", "openai", time.time(), key, engine.owner_limits(owner), "r")
+
+
+async def _sequential(engine: PolicyEngine, facts: RequestFacts, seconds: float) -> tuple[float, float, int]:
+    """µs per decide and per record_usage (which frees the slot), one request at a time."""
+    decide_t = record_t = 0.0
+    n = 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        leases = [(await engine.decide(facts)).lease_id for _ in range(BATCH)]
+        t1 = time.perf_counter()
+        for lease in leases:
+            await engine.record_usage(facts.key_id, facts.owner, 100, 0.0001, facts.now, lease)
+        t2 = time.perf_counter()
+        decide_t, record_t, n = decide_t + t1 - t0, record_t + t2 - t1, n + BATCH
+    return decide_t / n * 1e6, record_t / n * 1e6, n
+
+
+async def _concurrent(engine: PolicyEngine, facts: RequestFacts, seconds: float, width: int = 50) -> float:
+    """µs per decide with ``width`` decisions in flight (Redis: round trips overlap)."""
+    n, spent = 0, 0.0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        got = await asyncio.gather(*(engine.decide(facts) for _ in range(width)))
+        spent += time.perf_counter() - t0
+        n += width
+        for d in got:
+            await engine.release(d.lease_id or "", facts.key_id, facts.owner)
+    return spent / n * 1e6
+
+
+async def _warm(engine: PolicyEngine, facts: RequestFacts) -> None:
+    d = await engine.decide(facts)  # seeds the spend counters, loads the Lua script
+    assert d.allowed, d
+    await engine.record_usage(facts.key_id, facts.owner, 1, 0.0, facts.now, d.lease_id)
+
+
+async def bench(seconds: float, redis_url: str | None) -> None:
+    print(f"event loop: {type(asyncio.get_running_loop()).__module__}; {seconds:g} s per line")
+    engine = _engine(MemoryStore())
+    scenarios = [
+        ("no limits (fast path)", _facts(engine, NO_LIMITS, "nobody")),
+        ("models only", _facts(engine, Limits(models=ALL_RULES.models), "nobody")),
+        ("rpm only", _facts(engine, Limits(rpm=BIG), "nobody")),
+        ("all rules, key", _facts(engine, ALL_RULES, "nobody")),
+        ("all rules, key + owner", _facts(engine, ALL_RULES, "team")),
+    ]
+    print(f"{'store':7} {'scenario':26} {'decide µs':>10} {'record_usage µs':>16} {'decisions':>10}")
+    for name, facts in scenarios:
+        await _warm(engine, facts)
+        d_us, r_us, n = await _sequential(engine, facts, seconds)
+        print(f"{'memory':7} {name:26} {d_us:10.2f} {r_us:16.2f} {n:10d}")
+    if redis_url is None:
+        return
+    from lmgate.store.redis import RedisStore
+
+    store = RedisStore.from_url(redis_url)
+    engine = _engine(store)
+    try:
+        for name, facts in scenarios[2:]:
+            facts = _facts(engine, facts.key_limits, facts.owner)
+            await _warm(engine, facts)
+            d_us, r_us, n = await _sequential(engine, facts, seconds)
+            print(f"{'redis':7} {name:26} {d_us:10.2f} {r_us:16.2f} {n:10d}")
+        facts = _facts(engine, ALL_RULES, "team")
+        us = await _concurrent(engine, facts, seconds)
+        print(f"{'redis':7} {'all rules, key+owner, 50∥':26} {us:10.2f} {'':16} {'(throughput)':>10}")
+    finally:
+        await store.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=1.0, help="time per scenario")
+    ap.add_argument("--no-redis", action="store_true", help="memory store only")
+    args = ap.parse_args()
+    try:
+        import uvloop  # what the sidecar runs on
+
+        run = uvloop.run
+    except ImportError:
+        run = asyncio.run
+    if args.no_redis or shutil.which("redis-server") is None:
+        run(bench(args.seconds, None))
+        return
+    from tests.redis_server import RedisServer
+
+    with RedisServer() as server:
+        run(bench(args.seconds, server.url))
+
+
+if __name__ == "__main__":
+    main()

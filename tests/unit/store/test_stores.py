@@ -1,0 +1,66 @@
+"""The store contract, for both stores: one atomic check-all-then-commit."""
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from lmgate.policies.periods import period_of
+from lmgate.store.base import BUDGET, PARALLEL, PASSED, RPM, TPM, Check, Store
+from lmgate.store.memory import MemoryStore
+from lmgate.store.redis import RedisStore
+
+NOW = 1_790_000_000.0
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    s: Store = MemoryStore() if request.param == "memory" else RedisStore.from_url(request.getfixturevalue("redis_url"))
+    yield s
+    await s.close()
+
+
+async def test_cold_budget_asks_for_seed_and_commits_nothing(store):
+    checks = [Check(BUDGET, "k:a", 5, "day"), Check(BUDGET, "o:t", 9, "total"), Check(RPM, "k:a", 1)]
+    out = await store.acquire(checks, NOW, "l1", 600)
+    assert out.seed == (0, 1) and out.denied is None
+    await store.seed("k:a", period_of("day", NOW), 1.0, NOW)
+    await store.seed("k:a", period_of("day", NOW), 4.0, NOW)  # NX: the first seed stays
+    await store.seed("o:t", period_of("total", NOW), 0.0, NOW)
+    assert await store.acquire(checks, NOW, "l2", 600) is PASSED  # the rpm slot was not taken by the cold try
+    out = await store.acquire(checks, NOW, "l3", 600)
+    assert (out.denied, out.value, out.reset_at) == (2, 1, NOW + 60)
+
+
+async def test_record_only_warms_existing_counters(store):
+    day = period_of("day", NOW)
+    budget = [Check(BUDGET, "k:a", 2, "day")]
+    await store.record(["k:a"], 0, 5.0, NOW, None)  # cold: ignored (the rollups have it)
+    await store.seed("k:a", day, 1.5, NOW)
+    assert await store.acquire(budget, NOW, "l", 600) is PASSED
+    await store.record(["k:a"], 0, 0.5, NOW, None)
+    out = await store.acquire(budget, NOW, "l", 600)
+    assert (out.denied, out.value) == (0, 2.0)
+
+
+async def test_tpm_buckets_and_reset(store):
+    tpm = [Check(TPM, "k:a", 100)]
+    await store.record(["k:a"], 30, 0, NOW + 0.5, None)
+    await store.record(["k:a"], 50, 0, NOW + 2.5, None)
+    await store.record(["k:a"], 20, 0, NOW + 2.9, None)
+    out = await store.acquire(tpm, NOW + 3, "l", 600)
+    assert (out.denied, out.value, out.reset_at) == (0, 100, NOW + 61)  # second 0 leaves at 61: 70 < 100
+    assert await store.acquire(tpm, NOW + 61, "l", 600) is PASSED
+    out = await store.acquire([Check(TPM, "k:a", 50)], NOW + 61, "l", 600)
+    assert (out.value, out.reset_at) == (70, NOW + 63)
+
+
+async def test_parallel_lease_lifecycle(store):
+    par = [Check(PARALLEL, "k:a", 1), Check(PARALLEL, "o:t", 5)]
+    assert await store.acquire(par, NOW, "l1", 10) is PASSED
+    out = await store.acquire(par, NOW + 1, "l2", 10)
+    assert (out.denied, out.value) == (0, 1)
+    await store.release(["k:a", "o:t"], "l1")
+    assert await store.acquire(par, NOW + 1, "l2", 10) is PASSED
+    assert await store.acquire(par, NOW + 11, "l3", 10) is PASSED  # l2 expired
+    out = await store.acquire([Check(PARALLEL, "o:t", 1)], NOW + 12, "l4", 10)
+    assert (out.denied, out.value) == (0, 1)  # the owner holds l3 only
