@@ -16,6 +16,7 @@ from pathlib import Path
 from lmgate.allowlist import AllowListError
 from lmgate.config import Config, ConfigError, load_config
 from lmgate.nginx_conf import RenderError, render_nginx_conf, write_nginx_conf
+from lmgate.pricing import PricingError
 
 log = logging.getLogger("lmgate")
 
@@ -55,6 +56,43 @@ def cmd_nginx_conf(config: Config, out: str | None) -> int:
         print(write_nginx_conf(config))
     else:
         sys.stdout.write(render_nginx_conf(config))
+    return 0
+
+
+def cmd_usage(config: Config, args: argparse.Namespace) -> int:
+    """Print usage from the rollups file: requests, tokens and cost, grouped as asked."""
+    from lmgate.stats.rollups import GROUPS, Rollups
+    from lmgate.usage_report import format_rows, parse_since
+
+    group_by = [g.strip() for g in args.by.split(",") if g.strip()]
+    unknown = [g for g in group_by if g not in GROUPS]
+    if unknown:
+        log.error("--by: unknown column(s) %s; choose from %s", ", ".join(unknown), ", ".join(GROUPS))
+        return 2
+    now = time.time()
+    try:
+        start = parse_since(args.since, now)
+        end = parse_since(args.until, now) if args.until else None
+    except ValueError as e:
+        log.error("%s", e)
+        return 2
+    if not config.rollups.path.exists():
+        log.error("no rollups at %s yet (the sidecar writes them, or: lmgate rollups rebuild)", config.rollups.path)
+        return 2
+    with Rollups(config.rollups.path) as rollups:
+        rows = rollups.query(start, end, group_by, key_id=args.key, owner=args.owner)
+    out = format_rows(rows, args.format)
+    sys.stdout.write(out if out.endswith("\n") else out + "\n")
+    return 0
+
+
+def cmd_rollups_rebuild(config: Config) -> int:
+    """Recompute the rollups from the stats JSONL files, rotated and gzipped ones included."""
+    from lmgate.stats.rollups import Rollups
+
+    with Rollups(config.rollups.path) as rollups:
+        lines = rollups.rebuild(config.stats.path)
+        print(f"rebuilt {config.rollups.path} from {lines} stats lines ({rollups.malformed} malformed, skipped)")
     return 0
 
 
@@ -129,6 +167,15 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("serve", help="run the sidecar only")
     conf = sub.add_parser("nginx-conf", help="print the nginx config rendered from the lmgate config")
     conf.add_argument("--write", action="store_true", help="write it into server.run_dir and print its path")
+    usage = sub.add_parser("usage", help="print requests, tokens and cost from the rollups")
+    usage.add_argument("--since", default="7d", help="30m, 24h, 7d, 2w, a date or an ISO time (default 7d)")
+    usage.add_argument("--until", help="end of the range (default: now)")
+    usage.add_argument("--by", default="owner,model", help="comma-separated: key_id,owner,provider,model,hour,day")
+    usage.add_argument("--format", default="table", choices=("table", "csv", "json"))
+    usage.add_argument("--key", help="only this key id")
+    usage.add_argument("--owner", help="only this owner")
+    rollups = sub.add_parser("rollups", help="maintain the rollups file")
+    rollups.add_argument("action", choices=("rebuild",), help="rebuild: recompute from the stats JSONL files")
     args = parser.parse_args(argv)
     _setup_logging()
     if args.config:
@@ -139,7 +186,11 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_serve(config)
         if args.command == "nginx-conf":
             return cmd_nginx_conf(config, "write" if args.write else None)
+        if args.command == "usage":
+            return cmd_usage(config, args)
+        if args.command == "rollups":
+            return cmd_rollups_rebuild(config)
         return cmd_up(config, args.nginx)
-    except (ConfigError, RenderError, AllowListError) as e:
+    except (ConfigError, RenderError, AllowListError, PricingError) as e:
         log.error("%s", e)
         return 2

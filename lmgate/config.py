@@ -75,9 +75,29 @@ class StatsConfig(_Section):
     path: Path = Path("data/stats.jsonl")
     flush_interval: float = Field(1.0, gt=0, description="seconds between writes of buffered lines")
     max_bytes: ByteSize = Field(ByteSize(100 * 1024**2), description="rotate the JSONL file past this size")
-    keep_files: int = Field(20, ge=0, description="rotated files kept (0: keep all)")
+    keep_files: int = Field(0, ge=0, description="rotated files kept (0: no count limit)")
+    keep_days: float = Field(62, ge=0, description="rotated files older than this are deleted (0: no age limit)")
     capture_max_bytes: ByteSize = Field(ByteSize(1024**2), description="response bytes kept for usage")
     max_buffered_lines: int = Field(200_000, gt=0, description="lines held in memory while the disk fails")
+
+
+class PricingConfig(_Section):
+    file: Path | None = Field(None, description="LiteLLM-format prices merged over the shipped ones")
+    include_shipped: bool = Field(True, description="false: use only `file`")
+
+    @model_validator(mode="after")
+    def _file_needed(self) -> PricingConfig:
+        if not self.include_shipped and self.file is None:
+            raise ValueError("include_shipped: false needs a pricing file")
+        return self
+
+
+class RollupsConfig(_Section):
+    path: Path = Field(Path("data/rollups.sqlite"), description="SQLite file of hourly/daily usage and cost")
+
+
+class ApiConfig(_Section):
+    admin_token: str | None = Field(None, description="bearer token that sees everyone's usage at /lmgate/v1/usage")
 
 
 class OwnerLimits(_Section):
@@ -170,6 +190,9 @@ class Config(_Section):
     stats: StatsConfig = StatsConfig()
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     policies: PolicyConfig = PolicyConfig()
+    pricing: PricingConfig = PricingConfig()
+    rollups: RollupsConfig = RollupsConfig()
+    api: ApiConfig = ApiConfig()
 
     @model_validator(mode="before")
     @classmethod

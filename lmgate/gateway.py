@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+
+import orjson
 
 from lmgate.allowlist import AllowListWatcher
 from lmgate.config import Config, ProviderConfig
 from lmgate.pending_bodies import PendingBodies
 from lmgate.policies.engine import PolicyEngine
+from lmgate.pricing import PriceBook
 from lmgate.providers import get as get_provider
 from lmgate.providers.base import Provider
+from lmgate.stats.rollups import Rollups
 from lmgate.stats.writer import StatsWriter
+
+log = logging.getLogger("lmgate")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,19 +36,36 @@ class Gateway:
     allowlist: AllowListWatcher
     writer: StatsWriter
     policies: PolicyEngine
+    prices: PriceBook
+    rollups: Rollups
     bodies: PendingBodies = field(default_factory=PendingBodies)
 
     @classmethod
     def from_config(cls, config: Config) -> Gateway:
         routes = {name: Route(name, p, get_provider(p.kind)) for name, p in config.providers.items()}
+        prices = PriceBook.load(config.pricing.file, include_shipped=config.pricing.include_shipped)
         s = config.stats
+        rollups = Rollups(config.rollups.path)
+        if rollups.created and s.path.exists():  # a new rollups file: count what the stats files hold
+            log.info("building %s from %s ...", config.rollups.path, s.path)
+            log.info("rollups built from %d stats lines", rollups.rebuild(s.path))
         writer = StatsWriter(
             s.path,
             flush_interval=s.flush_interval,
             max_bytes=int(s.max_bytes),
             keep_files=s.keep_files,
+            keep_days=s.keep_days,
             max_buffered=s.max_buffered_lines,
+            on_flush=lambda lines: rollups.add(orjson.loads(line) for line in lines),
         )
         allowlist = AllowListWatcher(config.allowlist.path, config.allowlist.reload_interval)
-        policies = PolicyEngine.from_config(config.policies)
-        return cls(config=config, routes=routes, allowlist=allowlist, writer=writer, policies=policies)
+        policies = PolicyEngine.from_config(config.policies, seed_spend=rollups.spend)
+        return cls(
+            config=config,
+            routes=routes,
+            allowlist=allowlist,
+            writer=writer,
+            policies=policies,
+            prices=prices,
+            rollups=rollups,
+        )

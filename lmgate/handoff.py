@@ -21,6 +21,7 @@ class Handoff:
     stream: bool = False
     endpoint: str = ""
     lease: str | None = None  # the policy engine's lease: /stats reports usage and frees it
+    prompt_estimate: int | None = None  # tokens of the prompt, when the answer will not report usage
 
     def encode(self) -> str:
         fields = {
@@ -31,6 +32,7 @@ class Handoff:
             "s": "1" if self.stream else "",
             "e": self.endpoint,
             "l": self.lease or "",
+            "pe": "" if self.prompt_estimate is None else str(self.prompt_estimate),
         }
         return urlencode({k: v for k, v in fields.items() if v})
 
@@ -45,4 +47,5 @@ class Handoff:
             stream=d.get("s") == "1",
             endpoint=d.get("e", ""),
             lease=d.get("l"),
+            prompt_estimate=int(d["pe"]) if d.get("pe", "").isdigit() else None,
         )

@@ -23,6 +23,7 @@ from lmgate.keys import extract_key, mask_key
 from lmgate.policies.base import RequestFacts
 from lmgate.rewrite import UpstreamRewrite
 from lmgate.stats.build import refusal_record
+from lmgate.tokens import count_tokens
 
 log = logging.getLogger("lmgate.auth")
 
@@ -64,6 +65,8 @@ async def auth(request: web.Request) -> web.Response:
         if decision.verdict is not None:
             raise decision.verdict.as_gate_error()
         handoff.lease = decision.lease_id
+        if handoff.stream and doc is not None and not route.api.usage_in_stream(path, doc):
+            handoff.prompt_estimate = await _prompt_tokens(route, doc, len(body))
     except GateError as err:
         return _refuse(gw, route, request, handoff, err)
     return allow_response(gw, handoff, None)
@@ -106,6 +109,14 @@ def _authenticate(gw: Gateway, route: Route, key: str | None):
 def _where(sources: tuple[str, ...]) -> str:
     names = {"authorization": "Authorization: Bearer", "?key": "?key= query parameter"}
     return ", ".join(names.get(s, s + " header") for s in sources[:2])
+
+
+async def _prompt_tokens(route: Route, doc: dict, size: int) -> int:
+    """Tokens of the prompt text, for a stream that will not report usage (counted off the loop if large)."""
+    texts = [text for _, text in route.api.prompt_fields(doc)]
+    if size > BIG_BODY:
+        return await asyncio.to_thread(lambda: sum(count_tokens(t) for t in texts))
+    return sum(count_tokens(t) for t in texts)
 
 
 async def _json_body(body: bytes) -> dict | None:

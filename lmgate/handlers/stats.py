@@ -24,7 +24,7 @@ async def stats(request: web.Request) -> web.Response:
     try:
         ex = Exchange.from_headers(request.headers)
         route = gw.routes[ex.provider]
-        record = exchange_record(ex, route.api, body)
+        record = exchange_record(ex, route.api, body, gw.prices)
     except Exception:  # a line must be written whatever the parser thinks of this body
         log.exception("stats: could not read usage of request %s", request.headers.get("X-Lmgate-Request-Id"))
         record = refusal_record(

@@ -29,7 +29,7 @@ class BudgetPolicy:
     def verdict(self, facts: RequestFacts, check: Check, outcome: Outcome) -> Verdict:
         assert check.period is not None
         period = period_of(check.period, facts.now)
-        spent = f"lmgate: {who(facts, check.scope)} has spent ${outcome.value:.2f} of its ${check.limit:.2f}"
+        spent = f"lmgate: {who(facts, check.scope)} has spent {usd(outcome.value)} of its {usd(check.limit)}"
         if period.kind == "total":  # never resets: only an admin can help
             return Verdict(429, ErrorKind.QUOTA, BUDGET_EXCEEDED, f"{spent} total budget; it does not reset")
         retry = max(1, math.ceil(period.end - facts.now))
@@ -38,3 +38,11 @@ class BudgetPolicy:
 
 
 BUDGETS = BudgetPolicy()
+
+
+def usd(amount: float) -> str:
+    """Cents for real budgets, significant digits for tiny ones ($0.0000108, not $0.00)."""
+    if amount >= 1 or amount == 0:
+        return f"${amount:,.2f}"
+    digits = f"{float(f'{amount:.3g}'):.10f}".rstrip("0")
+    return "$" + (digits if len(digits.split(".")[1]) >= 2 else f"{amount:.2f}")

@@ -7,7 +7,7 @@ sits in a response or a stream. It does no I/O; the sidecar handlers call it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from enum import StrEnum
 
 import orjson
@@ -70,6 +70,10 @@ class Provider:
 
     def usage_from_events(self, events: Iterable[dict]) -> Usage:
         raise NotImplementedError
+
+    def usage_from_headers(self, headers: Mapping[str, str]) -> Usage | None:
+        """Usage some APIs report in response headers only (see stats/build.py USAGE_HEADERS)."""
+        return None
 
     def text_from_events(self, events: Iterable[dict]) -> str:
         """The generated text of a stream, for an estimate when the stream carries no usage."""

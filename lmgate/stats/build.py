@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from lmgate.handoff import CTX_HEADER, Handoff
+from lmgate.pricing import PriceBook
 from lmgate.providers.base import Provider
 from lmgate.stats.capture import decode, reassemble
 from lmgate.stats.record import (
@@ -17,7 +18,14 @@ from lmgate.stats.record import (
     UPSTREAM_UNREACHABLE,
     StatsRecord,
 )
+from lmgate.tokens import count_tokens
 from lmgate.usage import Usage
+
+# upstream response header -> the /stats header nginx copies it into
+USAGE_HEADERS = {
+    "x-amzn-bedrock-input-token-count": "X-Lmgate-Input-Token-Count",
+    "x-amzn-bedrock-output-token-count": "X-Lmgate-Output-Token-Count",
+}
 
 
 @dataclass(slots=True)
@@ -38,6 +46,7 @@ class Exchange:
     content_encoding: str
     capture_gap: str  # bytes of head kept before the capture dropped its middle ("" if it did not)
     tail: str  # the capture ring's layout (stats/capture.py)
+    usage_headers: dict[str, str]  # upstream response headers that carry usage (Bedrock invoke_model)
 
     @classmethod
     def from_headers(cls, h: Mapping[str, str]) -> Exchange:
@@ -56,6 +65,7 @@ class Exchange:
             content_encoding=h.get("X-Lmgate-Content-Encoding", "").lower().strip(),
             capture_gap=h.get("X-Lmgate-Capture-Gap", ""),
             tail=h.get("X-Lmgate-Tail", ""),
+            usage_headers={name: value for name, header in USAGE_HEADERS.items() if (value := h.get(header))},
         )
 
 
@@ -81,16 +91,15 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def exchange_record(ex: Exchange, api: Provider, body: bytes) -> StatsRecord:
+def exchange_record(ex: Exchange, api: Provider, body: bytes, prices: PriceBook) -> StatsRecord:
     stream = ex.handoff.stream or ex.content_type.startswith("text/event-stream")
-    usage, error_type = Usage(), None
+    error_type = None
     captured = reassemble(body, ex.capture_gap, ex.tail)
     if not captured.gaps:
         decoded = decode(captured.data, ex.content_encoding)
     else:  # a compressed stream cannot resume after a gap
         decoded = None if ex.content_encoding else api.rejoin(captured)
-    if decoded is not None and 200 <= ex.status < 300:
-        usage = api.usage_from_body(decoded, stream)
+    usage = _usage(ex, api, decoded, stream) if 200 <= ex.status < 300 else Usage()
     if not ex.completed and usage.usage_source != "provider":
         # SDKs hang up right after the final event; with the provider's usage in hand the stream was whole
         error_type = CLIENT_DISCONNECT
@@ -117,12 +126,30 @@ def exchange_record(ex: Exchange, api: Provider, body: bytes) -> StatsRecord:
         cache_write_tokens=usage.cache_write_tokens,
         reasoning_tokens=usage.reasoning_tokens,
         usage_source=usage.usage_source,
+        cost_usd=prices.cost(api.name, usage.model or h.model, usage),
         latency_ms=round(ex.request_time * 1000, 3),
         ttfb_ms=_ttfb_ms(ex),
         bytes_sent=ex.bytes_sent,
         masked_key=h.masked_key,
         error_type=error_type,
     )
+
+
+def _usage(ex: Exchange, api: Provider, decoded: bytes | None, stream: bool) -> Usage:
+    """The provider's usage from the body, else from its headers, else an estimate for a stream."""
+    usage = api.usage_from_body(decoded, stream) if decoded is not None else Usage()
+    if usage.usage_source == "none" and ex.usage_headers:
+        usage = api.usage_from_headers(ex.usage_headers) or usage
+    if usage.usage_source == "none" and stream and decoded is not None:
+        # e.g. an OpenAI stream without include_usage: count what was asked and what came back
+        text = api.text_from_events(api.events(decoded))
+        usage = Usage(
+            input_tokens=ex.handoff.prompt_estimate,
+            output_tokens=count_tokens(text),
+            model=usage.model,
+            usage_source="estimated",
+        )
+    return usage
 
 
 def _ttfb_ms(ex: Exchange) -> float | None:

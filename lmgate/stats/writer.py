@@ -32,14 +32,18 @@ class StatsWriter:
         max_bytes: int = 100 * 1024**2,
         keep_files: int = 20,
         max_buffered: int = 200_000,
+        keep_days: float = 0,
         on_rotate: Callable[[Path], None] | None = None,
+        on_flush: Callable[[list[bytes]], None] | None = None,
     ) -> None:
         self.path = path
         self.flush_interval = flush_interval
         self.max_bytes = max_bytes
         self.keep_files = keep_files
         self.max_buffered = max_buffered
+        self.keep_days = keep_days
         self.on_rotate = on_rotate
+        self.on_flush = on_flush  # gets the lines that reached the disk (the rollups), on the flush thread
         self._pending: list[bytes] = []
         self._io_lock = threading.Lock()  # one flush at a time touches the file
         self.written = 0
@@ -79,15 +83,25 @@ class StatsWriter:
                 written = self._append(data)
             except OSError as e:
                 written = getattr(e, "lmgate_written", 0)
-                self._keep_unwritten(lines, written)
+                whole = self._keep_unwritten(lines, written)
                 if not self.failing:
                     log.error("cannot write stats to %s (%s); keeping %d lines in memory", self.path, e, self.pending)
                 self.failing = True
+                self._flushed(lines[:whole])
                 return
             if self.failing:
                 log.warning("stats writes to %s work again", self.path)
                 self.failing = False
             self.written += len(lines)
+            self._flushed(lines)
+
+    def _flushed(self, lines: list[bytes]) -> None:
+        if not lines or self.on_flush is None:
+            return
+        try:
+            self.on_flush(lines)
+        except Exception:  # the JSONL line is written; derived data can be rebuilt from it
+            log.exception("stats: post-write step failed for %d lines (run `lmgate rollups rebuild`)", len(lines))
 
     def _append(self, data: bytes) -> int:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
@@ -103,16 +117,22 @@ class StatsWriter:
             os.close(fd)
         return done
 
-    def _keep_unwritten(self, lines: list[bytes], written: int) -> None:
-        """Put back what did not reach the disk, first; a half-written line is finished later."""
+    def _keep_unwritten(self, lines: list[bytes], written: int) -> int:
+        """Put back what did not reach the disk, first; a half-written line is finished later.
+
+        Returns how many lines reached the disk whole.
+        """
         rest: list[bytes] = []
+        whole = 0
         for line in lines:
             if written >= len(line):
                 written -= len(line)
+                whole += 1
                 continue
             rest.append(line[written:])
             written = 0
         self._pending[:0] = rest
+        return whole
 
     def _rotate_if_needed(self, incoming: int) -> None:
         try:
@@ -150,10 +170,13 @@ class StatsWriter:
         return sorted(self.path.parent.glob(f"{self.path.stem}-*{self.path.suffix}.gz"))
 
     def _prune(self) -> None:
-        if self.keep_files <= 0:
-            return
+        """Keep at most ``keep_files`` rotated files and none older than ``keep_days`` (0: no limit)."""
         old = self.rotated_files()
-        for path in old[: max(0, len(old) - self.keep_files)]:
+        doomed = old[: max(0, len(old) - self.keep_files)] if self.keep_files > 0 else []
+        if self.keep_days > 0:
+            cutoff = time.time() - self.keep_days * 86400
+            doomed += [p for p in old if p not in doomed and _mtime(p) < cutoff]
+        for path in doomed:
             path.unlink(missing_ok=True)
 
     async def run(self) -> None:
@@ -165,3 +188,10 @@ class StatsWriter:
                     await asyncio.to_thread(self._write_lines, self._take())
         finally:
             self.flush()
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return float("inf")

@@ -17,6 +17,7 @@ KEYS = {
     "azure": "azure-test-key-0123456789abcdef",
     "hashed": "sk-test-hashed-0123456789abcdef",
 }
+ADMIN_TOKEN = "lmgate-admin-test-token-0123456789"
 ROWS = [
     ("team-openai", KEYS["openai"], "alpha"),
     ("team-anthropic", KEYS["anthropic"], "beta"),
@@ -43,7 +44,7 @@ def fake():
 
 @pytest.fixture(scope="session")
 def gateway(fake, tmp_path_factory):
-    gw = Gateway(tmp_path_factory.mktemp("gw"), fake.base_url)
+    gw = Gateway(tmp_path_factory.mktemp("gw"), fake.base_url, {"api": {"admin_token": ADMIN_TOKEN}})
     gw.write_allowlist(ROWS)
     gw.start()
     yield gw

@@ -154,3 +154,47 @@ def test_two_instances_on_one_redis_share_one_rpm_limit(redis_pair, fake):
             outcomes.append(429)
     assert outcomes.count(200) == 5, outcomes  # 5 in total, not 5 per instance
     assert len(fake.received) == 5
+
+
+def test_budget_refuses_with_insufficient_quota_and_survives_a_restart(gw, fake):
+    key = "sk-test-budget-0123456789"
+    gw.write_allowlist([*ROWS, ("thrifty", key, "eta", {"budget_usd": "0.00001", "budget_period": "day"})])
+    client = oai(gw, key=key)
+    while True:  # each call costs about 5e-6 USD at gpt-4o-mini prices
+        try:
+            chat(client)
+        except openai.RateLimitError as e:
+            refusal = e
+            break
+        gw.next_stats()  # the cost reaches the budget through the stats path
+        assert len(fake.received) < 5, "the budget never ran out"
+    body = refusal.body
+    assert body["code"] == "insufficient_quota" and body["type"] == "insufficient_quota"
+    assert "budget" in body["message"] and "0.00001" in body["message"] and "resets" in body["message"]
+    assert int(refusal.response.headers["retry-after"]) > 0
+    allowed = len(fake.received)
+
+    gw.stop_sidecar()  # spend survives a restart: it is seeded from the rollups
+    gw.start_sidecar()
+    with pytest.raises(openai.RateLimitError):
+        chat(client)
+    assert len(fake.received) == allowed
+
+
+def test_two_instances_on_one_redis_share_one_budget(redis_pair, fake):
+    key = "sk-test-shared-budget-0123456789"
+    for g in redis_pair:
+        g.write_allowlist([("team", key, "eta", {"budget_usd": "0.00001", "budget_period": "month"})], wait=False)
+        g.start()
+    fake.clear()
+    served = 0
+    for i in range(10):
+        g = redis_pair[i % 2]
+        try:
+            chat(oai(g, key=key))
+            served += 1
+            g.next_stats()
+        except openai.RateLimitError:
+            pass
+    # 2 requests of ~5.4e-6 USD reach 1e-5: the budget is shared, not one per instance
+    assert served == 2 and len(fake.received) == 2

@@ -1,0 +1,230 @@
+"""Usage and cost on the stats line, per provider and shape, through nginx + njs + sidecar with the SDKs.
+
+Expected costs are computed here from the shipped LiteLLM-format price file, by
+the entry named in each test, independently of lmgate's price lookup.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import openai
+import orjson
+import pytest
+
+from lmgate.tokens import count_tokens
+from tests.e2e.conftest import ADMIN_TOKEN, KEYS
+from tests.e2e.harness import wait_for
+from tests.e2e.test_gateway import claude, gemini, oai, raw_request
+
+PRICES = json.loads((Path(__file__).resolve().parents[2] / "lmgate/data/model_prices.json").read_text())
+HI = [{"role": "user", "content": "hi there"}]
+
+
+def expected_cost(entry: str, inp: int, out: int, cache_read: int = 0, cache_write: int = 0) -> float:
+    p = PRICES[entry]
+    cost = (
+        (inp - cache_read - cache_write) * p["input_cost_per_token"]
+        + cache_read * p.get("cache_read_input_token_cost", p["input_cost_per_token"])
+        + cache_write * p.get("cache_creation_input_token_cost", p["input_cost_per_token"])
+        + out * p["output_cost_per_token"]
+    )
+    return round(cost, 10)
+
+
+def tokens(line: dict) -> tuple:
+    keys = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+    return tuple(line[k] for k in keys)
+
+
+def test_openai_chat_json_with_cached_and_reasoning_tokens(gw, fake):
+    fake.cache_read, fake.thoughts = 4, 3
+    r = oai(gw).chat.completions.create(model="gpt-4o-mini", messages=HI)
+    line = gw.next_stats()[0]
+    u = r.usage
+    assert tokens(line) == (u.prompt_tokens, u.completion_tokens, 4, None, 3)
+    assert line["usage_source"] == "provider" and line["model"] == "gpt-4o-mini-2024-07-18"
+    assert line["cost_usd"] == pytest.approx(expected_cost("gpt-4o-mini", u.prompt_tokens, u.completion_tokens, 4))
+
+
+def test_openai_stream_with_usage_chunk(gw, fake):
+    fake.cache_read = 2
+    usage = None
+    for chunk in oai(gw).chat.completions.create(
+        model="gpt-4o", messages=HI, stream=True, stream_options={"include_usage": True}
+    ):
+        usage = chunk.usage or usage
+    line = gw.next_stats()[0]
+    assert tokens(line) == (usage.prompt_tokens, usage.completion_tokens, 2, None, 0)
+    assert line["cost_usd"] == pytest.approx(expected_cost("gpt-4o", usage.prompt_tokens, usage.completion_tokens, 2))
+
+
+def test_openai_stream_without_usage_is_estimated_with_the_offline_tokenizer(gw, fake):
+    text = "".join(
+        c.choices[0].delta.content or ""
+        for c in oai(gw).chat.completions.create(model="gpt-4o-mini", messages=HI, stream=True)
+        if c.choices
+    )
+    line = gw.next_stats()[0]
+    assert line["usage_source"] == "estimated"
+    assert line["input_tokens"] == count_tokens("hi there")
+    assert line["output_tokens"] == count_tokens(text) > 0
+    assert line["cost_usd"] == pytest.approx(expected_cost("gpt-4o-mini", line["input_tokens"], line["output_tokens"]))
+
+
+def test_openai_responses_api_json_and_stream(gw, fake):
+    fake.cache_read, fake.thoughts = 1, 2
+    r = oai(gw).responses.create(model="gpt-4o", input="hello")
+    line = gw.next_stats()[0]
+    assert tokens(line) == (r.usage.input_tokens, r.usage.output_tokens, 1, None, 2)
+    assert line["endpoint"] == "/v1/responses"
+    final = None
+    for event in oai(gw).responses.create(model="gpt-4o", input="hello", stream=True):
+        if event.type == "response.completed":
+            final = event.response
+    line = gw.next_stats()[0]
+    assert line["stream"] is True
+    assert tokens(line) == (final.usage.input_tokens, final.usage.output_tokens, 1, None, 2)
+    assert line["cost_usd"] == pytest.approx(
+        expected_cost("gpt-4o", final.usage.input_tokens, final.usage.output_tokens, 1)
+    )
+
+
+def test_openai_embeddings(gw, fake):
+    r = oai(gw).embeddings.create(model="text-embedding-3-small", input=["a", "b"])
+    line = gw.next_stats()[0]
+    assert (line["input_tokens"], line["output_tokens"]) == (r.usage.prompt_tokens, 0)
+    assert line["cost_usd"] == pytest.approx(expected_cost("text-embedding-3-small", r.usage.prompt_tokens, 0))
+
+
+def test_upstream_error_gives_a_line_with_error_type_and_no_cost(gw, fake):
+    with pytest.raises(openai.RateLimitError):
+        oai(gw).chat.completions.create(model="fail-429", messages=HI)
+    line = gw.next_stats()[0]
+    assert (line["status"], line["error_type"], line["input_tokens"], line["cost_usd"]) == (
+        429,
+        "upstream_error",
+        None,
+        None,
+    )
+
+
+def test_anthropic_json_counts_cache_reads_and_writes_at_their_prices(gw, fake):
+    fake.cache_read, fake.cache_write = 10, 20
+    msg = claude(gw).messages.create(model="claude-sonnet-4-5", max_tokens=64, messages=HI)
+    line = gw.next_stats()[0]
+    u = msg.usage
+    total_in = u.input_tokens + 30  # Anthropic's input_tokens excludes the cached ones
+    assert tokens(line) == (total_in, u.output_tokens, 10, 20, None)
+    assert line["cost_usd"] == pytest.approx(expected_cost("claude-sonnet-4-5", total_in, u.output_tokens, 10, 20))
+
+
+def test_anthropic_stream_counts_message_start_and_message_delta(gw, fake):
+    fake.cache_read = 5
+    client = claude(gw)
+    with client.messages.stream(model="claude-haiku-4-5", max_tokens=64, messages=HI) as stream:
+        final = stream.get_final_message()
+    line = gw.next_stats()[0]
+    total_in = final.usage.input_tokens + 5
+    assert tokens(line) == (total_in, final.usage.output_tokens, 5, 0, None)
+    assert line["cost_usd"] == pytest.approx(expected_cost("claude-haiku-4-5", total_in, final.usage.output_tokens, 5))
+
+
+def test_gemini_json_and_sse_stream_count_thoughts_as_output(gw, fake):
+    fake.thoughts, fake.cache_read = 7, 3
+    client = gemini(gw)
+    r = client.models.generate_content(model="gemini-2.5-flash", contents="hello")
+    m = r.usage_metadata
+    out = m.candidates_token_count + m.thoughts_token_count
+    line = gw.next_stats()[0]
+    assert tokens(line) == (m.prompt_token_count, out, 3, None, 7)
+    assert line["cost_usd"] == pytest.approx(expected_cost("gemini/gemini-2.5-flash", m.prompt_token_count, out, 3))
+    chunks = list(client.models.generate_content_stream(model="gemini-2.5-flash", contents="hello"))
+    m = chunks[-1].usage_metadata
+    line = gw.next_stats()[0]
+    assert line["stream"] is True
+    assert tokens(line) == (m.prompt_token_count, m.candidates_token_count + 7, 3, None, 7)
+
+
+def test_unknown_model_keeps_tokens_and_leaves_cost_empty(gw, fake):
+    oai(gw, prefix="/groq/v1").chat.completions.create(model="llama-9-unpriced", messages=HI)
+    line = gw.next_stats()[0]
+    assert line["input_tokens"] and line["cost_usd"] is None
+    assert "no price for model 'llama-9-unpriced'" in gw.sidecar_log()
+
+
+# --- rollups and the usage readers
+
+
+def _usage_api(gw, token: str, **params) -> dict:
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    resp, data = raw_request(gw, "GET", f"/lmgate/v1/usage?{query}", headers={"Authorization": f"Bearer {token}"})
+    assert resp.status == 200, data
+    return orjson.loads(data)
+
+
+def _sums_from_jsonl(gw) -> dict[tuple, list]:
+    sums: dict[tuple, list] = {}
+    for line in gw.stats_lines():
+        row = sums.setdefault((line["key_id"], line["model"]), [0, 0, 0, 0.0])
+        row[0] += 1
+        row[1] += line["input_tokens"] or 0
+        row[2] += line["output_tokens"] or 0
+        row[3] += line["cost_usd"] or 0.0
+    return sums
+
+
+def _sums_from_rows(rows: list[dict]) -> dict[tuple, list]:
+    return {
+        (r["key_id"], r["model"]): [r["requests"], r["input_tokens"], r["output_tokens"], r["cost_usd"]] for r in rows
+    }
+
+
+def test_rollups_equal_the_jsonl_live_and_after_rebuild_and_the_api_scopes_by_key(gw, fake, tmp_path):
+    oai(gw).chat.completions.create(model="gpt-4o-mini", messages=HI)
+    claude(gw).messages.create(model="claude-haiku-4-5", max_tokens=8, messages=HI)
+    gw.next_stats(2)
+
+    def live_matches() -> bool:
+        rows = _usage_api(gw, ADMIN_TOKEN, since="30d", group_by="key_id,model")["rows"]
+        got, want = _sums_from_rows(rows), _sums_from_jsonl(gw)
+        return got.keys() == want.keys() and all(
+            got[k][:3] == want[k][:3] and got[k][3] == pytest.approx(want[k][3]) for k in want
+        )
+
+    wait_for(live_matches, timeout=5, what="live rollups to equal the JSONL sums")
+
+    # a rebuild from the JSONL files arrives at the same totals
+    env = {**gw.env, "LMGATE_ROLLUPS__PATH": str(tmp_path / "rebuilt.sqlite")}
+    cli = [sys.executable, "-m", "lmgate"]
+    subprocess.run([*cli, "rollups", "rebuild"], env=env, cwd=gw.root, check=True, capture_output=True)
+    out = subprocess.run(
+        [*cli, "usage", "--since", "30d", "--by", "key_id,model", "--format", "json"],
+        env=env,
+        cwd=gw.root,
+        check=True,
+        capture_output=True,
+    ).stdout
+    rebuilt = _sums_from_rows(orjson.loads(out))
+    live = _sums_from_rows(_usage_api(gw, ADMIN_TOKEN, since="30d", group_by="key_id,model")["rows"])
+    assert rebuilt.keys() == live.keys()
+    for k in live:
+        assert rebuilt[k][:3] == live[k][:3] and rebuilt[k][3] == pytest.approx(live[k][3])
+
+    # a key sees only its own usage; the admin sees every key
+    own = _usage_api(gw, KEYS["openai"], since="30d", group_by="key_id")
+    assert own["scope"] == "key" and {r["key_id"] for r in own["rows"]} == {"team-openai"}
+    assert {"team-openai", "team-anthropic"} <= {r["key_id"] for r in live_rows(gw)}
+    resp, _ = raw_request(gw, "GET", "/lmgate/v1/usage", headers={"Authorization": "Bearer sk-test-not-listed-000"})
+    assert resp.status == 401
+    resp, data = raw_request(
+        gw, "GET", "/lmgate/v1/usage?group_by=colour", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    )
+    assert resp.status == 400 and b"colour" in data
+
+
+def live_rows(gw) -> list[dict]:
+    return _usage_api(gw, ADMIN_TOKEN, since="30d", group_by="key_id")["rows"]
