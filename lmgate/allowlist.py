@@ -16,13 +16,17 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lmgate.credentials import parse_ref
 from lmgate.keys import hash_key
 from lmgate.policies.limits import LIMIT_COLUMNS, NO_LIMITS, Limits, parse_key_limits
 
 log = logging.getLogger("lmgate.allowlist")
 
 REQUIRED_COLUMNS = ("id", "api_key", "owner", "added")
-OPTIONAL_COLUMNS: tuple[str, ...] = (*LIMIT_COLUMNS,)
+# upstream_key: the provider key the gateway sends instead of the client's (a virtual key);
+# client_secret: the SigV4 secret of a gateway-issued AWS access key id (api_key) for Bedrock.
+SECRET_COLUMNS = ("upstream_key", "client_secret")
+OPTIONAL_COLUMNS: tuple[str, ...] = (*LIMIT_COLUMNS, *SECRET_COLUMNS)
 SHA256_RE = re.compile(r"^sha256:([0-9a-fA-F]{64})$")
 
 
@@ -110,6 +114,14 @@ def _entry(cells: dict[str, str], source: str, line: int) -> KeyEntry:
     else:
         key_hash = hash_key(key)
     extra = {c: cells[c] for c in OPTIONAL_COLUMNS if cells.get(c)}
+    for column in SECRET_COLUMNS:
+        if column in extra:
+            try:
+                parse_ref(extra[column])
+            except ValueError as e:
+                raise AllowListError(f"{source}:{line}: {column} for id {cells['id']!r}: {e}") from None
+    if "upstream_key" in extra and "client_secret" in extra:
+        raise AllowListError(f"{source}:{line}: id {cells['id']!r}: upstream_key and client_secret exclude each other")
     try:
         limits = parse_key_limits(extra)
     except ValueError as e:

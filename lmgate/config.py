@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from lmgate.credentials import AwsCredentialSource, SecretResolver, is_ref, parse_ref
 from lmgate.providers import PROVIDERS
 
 DEFAULT_CONFIG_PATH = Path("config/lmgate.yaml")
@@ -140,10 +141,65 @@ class PolicyConfig(_Section):
         raise ValueError(f"{v!r}: expected 'memory', redis://host:port/db, rediss://... or unix:///path")
 
 
+class AwsCredentialsConfig(_Section):
+    """The gateway's own AWS credentials for signing Bedrock requests; all unset: botocore's standard chain."""
+
+    access_key_id: str | None = Field(None, description="the key id, or env:NAME / file:PATH")
+    secret_access_key: str | None = Field(None, description="env:NAME or file:PATH (never the secret itself)")
+    session_token: str | None = Field(None, description="env:NAME or file:PATH")
+    profile: str | None = Field(None, description="a shared-config profile")
+
+    @field_validator("secret_access_key", "session_token")
+    @classmethod
+    def _ref(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_ref(v)
+        return v
+
+    @field_validator("access_key_id")
+    @classmethod
+    def _akid(cls, v: str | None) -> str | None:
+        if v is not None and is_ref(v):
+            parse_ref(v)
+        return v
+
+    @model_validator(mode="after")
+    def _together(self) -> AwsCredentialsConfig:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ValueError("access_key_id and secret_access_key go together")
+        if self.session_token and not self.access_key_id:
+            raise ValueError("session_token needs access_key_id and secret_access_key")
+        if self.profile and self.access_key_id:
+            raise ValueError("give either a profile or explicit keys")
+        return self
+
+    def source(self, resolver: SecretResolver) -> AwsCredentialSource:
+        secret = parse_ref(self.secret_access_key) if self.secret_access_key else None
+        token = parse_ref(self.session_token) if self.session_token else None
+        return AwsCredentialSource(resolver, self.access_key_id, secret, token, self.profile)
+
+
 class ProviderConfig(_Section):
     kind: str = Field(description="provider module: " + ", ".join(sorted(PROVIDERS)))
     upstream: str = Field(description="provider base URL, e.g. https://api.openai.com")
     prefix: str = Field(description="client path prefix, e.g. /openai")
+    region: str | None = Field(None, pattern=r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$", description="Bedrock only")
+    aws: AwsCredentialsConfig = Field(default_factory=AwsCredentialsConfig, description="Bedrock signing credentials")
+    owner_aws: dict[str, AwsCredentialsConfig] = Field(
+        default_factory=dict, description="Bedrock: per-owner signing credentials (team accounts)"
+    )
+
+    @model_validator(mode="after")
+    def _bedrock_fields(self) -> ProviderConfig:
+        if self.kind == "bedrock":
+            if self.region is None:
+                raise ValueError("kind bedrock needs a region (e.g. us-east-1)")
+            m = re.fullmatch(r"bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com", self.url.hostname or "")
+            if m and m.group(1) != self.region:
+                raise ValueError(f"upstream is in {m.group(1)} but region is {self.region}: signatures would fail")
+        elif self.region is not None or self.owner_aws or self.aws != AwsCredentialsConfig():
+            raise ValueError("region, aws and owner_aws are for kind bedrock only")
+        return self
 
     @field_validator("kind")
     @classmethod
@@ -180,6 +236,7 @@ DEFAULT_PROVIDERS: dict[str, dict[str, str]] = {
     "gemini": {"upstream": "https://generativelanguage.googleapis.com"},
     "vertex": {"upstream": "https://aiplatform.googleapis.com"},
     "azure": {"upstream": "https://example-resource.openai.azure.com"},
+    "bedrock": {"region": "us-east-1"},  # upstream: bedrock-runtime.<region>.amazonaws.com
 }
 
 
@@ -213,6 +270,8 @@ class Config(_Section):
             if isinstance(entry, dict):
                 entry.setdefault("kind", name if name in PROVIDERS else "openai_compat")
                 entry.setdefault("prefix", f"/{name}")
+                if entry["kind"] == "bedrock" and entry.get("region") and "upstream" not in entry:
+                    entry["upstream"] = f"https://bedrock-runtime.{entry['region']}.amazonaws.com"
         return {**data, "providers": providers}
 
     @model_validator(mode="after")

@@ -16,6 +16,7 @@ from lmgate.providers import get as get_provider
 from lmgate.providers.base import Provider
 from lmgate.stats.rollups import Rollups
 from lmgate.stats.writer import StatsWriter
+from lmgate.upstream_auth import UpstreamAuth
 
 log = logging.getLogger("lmgate")
 
@@ -38,6 +39,7 @@ class Gateway:
     policies: PolicyEngine
     prices: PriceBook
     rollups: Rollups
+    upstream: UpstreamAuth
     bodies: PendingBodies = field(default_factory=PendingBodies)
 
     @classmethod
@@ -68,4 +70,5 @@ class Gateway:
             policies=policies,
             prices=prices,
             rollups=rollups,
+            upstream=UpstreamAuth(config),
         )

@@ -38,6 +38,7 @@ class UpstreamView:
     pooled: bool  # resolved now: an upstream{} block with keepalive
     proxy_pass: str
     errors: dict[int, str]
+    error_headers: dict[int, dict[str, str]]  # e.g. Bedrock's x-amzn-ErrorType
 
 
 def nginx_string(text: str) -> str:
@@ -87,10 +88,11 @@ def _upstream_view(name: str, config: Config) -> UpstreamView:
         502: Unavailable(f"lmgate: could not reach the {name} upstream at {p.upstream}"),
         503: Unavailable("lmgate: the gateway's policy service is not answering; request not forwarded"),
     }
-    bodies = {}
+    bodies, headers = {}, {}
     for status, err in errors.items():
         err.status = status
         bodies[status] = nginx_string(render(api, err).decode())
+        headers[status] = {k: nginx_string(v) for k, v in api.error_headers(err.kind).items()}
     return UpstreamView(
         name=name,
         kind=p.kind,
@@ -103,6 +105,7 @@ def _upstream_view(name: str, config: Config) -> UpstreamView:
         pooled=pooled,
         proxy_pass=f"{url.scheme}://{target}{base_path}$lmgate_upstream_uri",
         errors=bodies,
+        error_headers=headers,
     )
 
 

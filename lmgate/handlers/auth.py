@@ -15,15 +15,19 @@ import time
 import orjson
 from aiohttp import web
 
+from lmgate.allowlist import KeyEntry
 from lmgate.app_keys import GATEWAY
 from lmgate.errors import GateError, Unauthorized, render
 from lmgate.gateway import Gateway, Route
 from lmgate.handoff import CTX_HEADER, Handoff
-from lmgate.keys import extract_key, mask_key
+from lmgate.keys import mask_key
 from lmgate.policies.base import RequestFacts
+from lmgate.providers.base import ClientCredential, ErrorKind
 from lmgate.rewrite import UpstreamRewrite
+from lmgate.sigv4 import SignatureError, verify_client_signature
 from lmgate.stats.build import refusal_record
 from lmgate.tokens import count_tokens
+from lmgate.upstream_auth import RequestView
 
 log = logging.getLogger("lmgate.auth")
 
@@ -39,13 +43,16 @@ async def auth(request: web.Request) -> web.Response:
         log.error("auth asked for unknown provider %r", request.headers.get("X-Lmgate-Provider"))
         return web.Response(status=500, text="unknown provider")
     raw_uri = request.headers.get("X-Lmgate-Uri", "")
-    path, _, query = raw_uri[len(route.config.prefix) :].partition("?")
-    key = extract_key(request.headers, query, route.api.key_sources)
-    handoff = Handoff(masked_key=mask_key(key), endpoint=path)
+    upstream_uri = raw_uri[len(route.config.prefix) :]
+    path, _, query = upstream_uri.partition("?")
+    method = request.headers.get("X-Lmgate-Method", "POST")
+    cred = route.api.client_credential(request.headers, query)
+    handoff = Handoff(masked_key=mask_key(cred.key if cred else None), endpoint=path)
     try:
-        entry = _authenticate(gw, route, key)
+        entry = _authenticate(gw, route, cred)
         handoff.key_id, handoff.owner = entry.id, entry.owner
         body = await request.read()
+        _check_signature(gw, route, request, cred, entry, raw_uri, body)
         doc = await _json_body(body)
         handoff.model = route.api.model_from_request(path, doc)
         handoff.stream = route.api.stream_requested(path, doc)
@@ -59,17 +66,49 @@ async def auth(request: web.Request) -> web.Response:
                 key_limits=entry.limits,
                 owner_limits=gw.policies.owner_limits(entry.owner),
                 request_id=request.headers.get("X-Lmgate-Request-Id", ""),
-                read_only=request.headers.get("X-Lmgate-Method", "POST") in READ_ONLY_METHODS,
+                read_only=method in READ_ONLY_METHODS,
             )
         )
         if decision.verdict is not None:
             raise decision.verdict.as_gate_error()
         handoff.lease = decision.lease_id
-        if handoff.stream and doc is not None and not route.api.usage_in_stream(path, doc):
-            handoff.prompt_estimate = await _prompt_tokens(route, doc, len(body))
+        try:
+            if handoff.stream and doc is not None and not route.api.usage_in_stream(path, doc):
+                handoff.prompt_estimate = await _prompt_tokens(route, doc, len(body))
+            view = RequestView(method, body, request.headers)
+            rewrite = await gw.upstream.rewrite(route.name, route.config, entry, upstream_uri, view)
+        except GateError:
+            if decision.lease_id:  # refused after the policies counted it: give the slot back
+                await gw.policies.release(decision.lease_id, entry.id, entry.owner)
+            raise
     except GateError as err:
         return _refuse(gw, route, request, handoff, err)
-    return allow_response(gw, handoff, None)
+    return allow_response(gw, handoff, rewrite)
+
+
+def _check_signature(
+    gw: Gateway, route: Route, request: web.Request, cred: ClientCredential, entry: KeyEntry, raw_uri: str, body: bytes
+) -> None:
+    """A SigV4 request must be signed with the secret issued for its key id; that key id may sign only."""
+    issued = "client_secret" in entry.extra
+    if cred.scheme != "sigv4":
+        if issued:  # the key id travels in clear in every signed request: it is no bearer secret
+            raise Unauthorized("lmgate: this access key id must sign its requests (AWS SigV4)")
+        return
+    if not issued:
+        raise Unauthorized("lmgate: this key is not a SigV4 access key; send it as a bearer token")
+    try:
+        verify_client_signature(
+            request.headers.get("X-Lmgate-Method", "POST"),
+            raw_uri,
+            request.headers,
+            body,
+            lambda _key_id: gw.upstream.client_secret(entry),
+            time.time(),
+            host=request.headers.get("X-Lmgate-Host"),
+        )
+    except SignatureError as e:
+        raise Unauthorized(e.message, headers=route.api.error_headers(ErrorKind.AUTHENTICATION, e.code)) from None
 
 
 def allow_response(gw: Gateway, handoff: Handoff, rewrite: UpstreamRewrite | None) -> web.Response:
@@ -94,15 +133,15 @@ async def body(request: web.Request) -> web.Response:
     return web.Response(body=data, content_type="application/octet-stream")
 
 
-def _authenticate(gw: Gateway, route: Route, key: str | None):
-    if key is None:
+def _authenticate(gw: Gateway, route: Route, cred: ClientCredential | None) -> KeyEntry:
+    if cred is None:
         raise Unauthorized(
             f"lmgate: no API key in the request; send your key as the {route.name} SDK does "
             f"({_where(route.api.key_sources)})"
         )
-    entry = gw.allowlist.current.lookup(key)
+    entry = gw.allowlist.current.lookup(cred.key)
     if entry is None:
-        raise Unauthorized(f"lmgate: API key {mask_key(key)} is not on this gateway's allow-list")
+        raise Unauthorized(f"lmgate: API key {mask_key(cred.key)} is not on this gateway's allow-list")
     return entry
 
 
@@ -140,5 +179,8 @@ def _refuse(gw: Gateway, route: Route, request: web.Request, handoff: Handoff, e
             now=time.time(),
         )
     )
-    headers = {VERDICT_HEADER: "deny", "Content-Type": "application/json", **err.headers}
-    return web.Response(status=err.status, body=render(route.api, err), headers=headers)
+    headers = {VERDICT_HEADER: "deny", "Content-Type": "application/json", **route.api.error_headers(err.kind)}
+    headers.update(err.headers)
+    return web.Response(
+        status=route.api.error_status(err.kind, err.status), body=render(route.api, err), headers=headers
+    )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from lmgate.providers import anthropic, azure, gemini, openai, openai_compat, vertex
+from lmgate.providers import anthropic, azure, bedrock, gemini, openai, openai_compat, vertex
 from lmgate.providers.base import Provider
 
 PROVIDERS: dict[str, Provider] = {
-    m.PROVIDER.name: m.PROVIDER for m in (openai, anthropic, gemini, vertex, azure, openai_compat)
+    m.PROVIDER.name: m.PROVIDER for m in (openai, anthropic, gemini, vertex, azure, openai_compat, bedrock)
 }
 
 

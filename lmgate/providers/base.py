@@ -8,10 +8,13 @@ sits in a response or a stream. It does no I/O; the sidecar handlers call it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal
 
 import orjson
 
+from lmgate.keys import extract_key
 from lmgate.stats.capture import Capture
 from lmgate.streams import json_array_events, sse_events
 from lmgate.usage import Usage
@@ -33,6 +36,14 @@ class ErrorKind(StrEnum):
     UNAVAILABLE = "unavailable"  # 503
 
 
+@dataclass(frozen=True, slots=True)
+class ClientCredential:
+    """What identifies the client: an API key, a bearer token, or a SigV4 access key id (signature to check)."""
+
+    scheme: Literal["key", "bearer", "sigv4"]
+    key: str
+
+
 class Provider:
     """Base class; subclasses override what their API does differently."""
 
@@ -41,6 +52,10 @@ class Provider:
     #: where a client key may be, in the order this API's SDK sends it:
     #: a lower-case header name, or ``?key`` for the query parameter
     key_sources: tuple[str, ...] = ("authorization", "x-api-key", "api-key", "x-goog-api-key", "?key")
+
+    def client_credential(self, headers: Mapping[str, str], query: str) -> ClientCredential | None:
+        key = extract_key(headers, query, self.key_sources)
+        return ClientCredential("key", key) if key else None
 
     def model_from_request(self, path: str, body: dict | None) -> str | None:
         """The model the client asked for (body for OpenAI/Anthropic, path for Gemini)."""
@@ -64,6 +79,14 @@ class Provider:
     def error_body(self, status: int, message: str, kind: ErrorKind) -> bytes:
         """JSON error in this API's shape, so its SDK raises its own error class."""
         raise NotImplementedError
+
+    def error_headers(self, kind: ErrorKind, code: str | None = None) -> dict[str, str]:
+        """Headers the SDK reads the error from besides the body (Bedrock's x-amzn-ErrorType)."""
+        return {}
+
+    def error_status(self, kind: ErrorKind, status: int) -> int:
+        """The status this API uses for a gateway error (Bedrock answers a spent quota with 400)."""
+        return status
 
     def usage_from_json(self, body: dict) -> Usage:
         raise NotImplementedError

@@ -25,7 +25,10 @@ from lmgate.usage import Usage
 USAGE_HEADERS = {
     "x-amzn-bedrock-input-token-count": "X-Lmgate-Input-Token-Count",
     "x-amzn-bedrock-output-token-count": "X-Lmgate-Output-Token-Count",
+    "x-amzn-bedrock-cache-read-input-token-count": "X-Lmgate-Cache-Read-Token-Count",
+    "x-amzn-bedrock-cache-write-input-token-count": "X-Lmgate-Cache-Write-Token-Count",
 }
+STREAM_TYPES = ("text/event-stream", "application/vnd.amazon.eventstream")
 
 
 @dataclass(slots=True)
@@ -92,7 +95,7 @@ def _iso(epoch: float) -> str:
 
 
 def exchange_record(ex: Exchange, api: Provider, body: bytes, prices: PriceBook) -> StatsRecord:
-    stream = ex.handoff.stream or ex.content_type.startswith("text/event-stream")
+    stream = ex.handoff.stream or ex.content_type.startswith(STREAM_TYPES)
     error_type = None
     captured = reassemble(body, ex.capture_gap, ex.tail)
     if not captured.gaps:

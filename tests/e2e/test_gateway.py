@@ -65,7 +65,7 @@ def test_openai_chat_json_answer_intact_and_body_forwarded(gw, fake):
     assert line["masked_key"] == "…" + KEYS["openai"][-6:]
     for field in ("ts", "latency_ms", "ttfb_ms", "usage_source", "cost_usd", "cache_read_tokens"):
         assert field in line
-    assert line["latency_ms"] >= line["ttfb_ms"] > 0
+    assert line["latency_ms"] >= line["ttfb_ms"] >= 0  # nginx times in whole ms: loopback may take 0
 
 
 def test_raw_bytes_path_query_and_headers_reach_the_upstream_unchanged(gw, fake):

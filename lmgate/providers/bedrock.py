@@ -1,0 +1,340 @@
+"""Amazon Bedrock Runtime: Converse, ConverseStream, InvokeModel and InvokeModelWithResponseStream.
+
+Paths are ``/model/{modelId}/{operation}`` with the model id URL-encoded (ARNs
+carry ``%3A`` and ``%2F``). Clients authenticate with SigV4 (an access key pair
+the gateway issued) or a Bedrock API key as a bearer token; the gateway always
+re-signs upstream (``lmgate.sigv4``). Streams are AWS event streams, decoded by
+botocore's ``EventStreamBuffer``. InvokeModel bodies are the model's native
+format; for Anthropic models that is the Messages API.
+
+Token counts: Bedrock's ``inputTokens`` (Converse), ``inputTokenCount``
+(invocation metrics) and the ``x-amzn-bedrock-input-token-count`` header count
+only the prompt tokens that were neither read from nor written to the cache
+(as Anthropic's ``input_tokens``); ``Usage.input_tokens`` adds both back.
+``Usage.model`` stays None: the model id of the path is what Bedrock bills and
+prices, not the vendor's name in a native body.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import re
+import struct
+from collections.abc import Iterable, Iterator, Mapping
+from urllib.parse import unquote
+
+import orjson
+from botocore.eventstream import DecodeUtils, EventStreamBuffer, EventStreamMessage, ParserError
+
+from lmgate.keys import extract_key
+from lmgate.providers import anthropic
+from lmgate.providers.base import ClientCredential, ErrorKind, JsonPath, Provider, as_int, text_parts
+from lmgate.sigv4 import parse_authorization
+from lmgate.stats.capture import Capture
+from lmgate.usage import Usage
+
+OPERATION_RE = re.compile(r"^/model/(?P<model>[^/?]+)/(?P<op>[A-Za-z-]+)/?$")
+STREAM_OPERATIONS = frozenset({"converse-stream", "invoke-with-response-stream"})
+# ARNs whose resource id is a model or a system inference profile id, which is what pricing knows;
+# other ARNs (application inference profiles, provisioned or custom models) are opaque and kept whole
+_ARN_MODEL_RE = re.compile(r"^arn:aws[a-z-]*:bedrock:[^:]*:[^:]*:(?:foundation-model|inference-profile)/(?P<id>.+)$")
+
+EVENTSTREAM_CONTENT_TYPE = "application/vnd.amazon.eventstream"
+_PRELUDE = 12
+_SMALLEST_MESSAGE = 16  # prelude + message CRC
+# a message starts with its big-endian total length, which botocore caps below 2**25: its first byte is 0 or 1,
+# so a resync jumps between such bytes instead of trying every offset
+_LENGTH_START = re.compile(b"[\x00\x01]")
+_NOT_A_MESSAGE = (ParserError, struct.error, KeyError, IndexError, ValueError, UnicodeDecodeError)
+
+_BEDROCK_NS = "http://internal.amazon.com/coral/com.amazon.bedrock/"
+_CORAL_NS = "http://internal.amazon.com/coral/com.amazon.coral.service/"
+# the codes Bedrock answers with; botocore raises ClientError with them (modelled ones as client.exceptions.X)
+_ERROR_CODES: dict[ErrorKind, tuple[str, str]] = {
+    ErrorKind.INVALID_REQUEST: ("ValidationException", _BEDROCK_NS),
+    ErrorKind.AUTHENTICATION: ("UnrecognizedClientException", _CORAL_NS),  # AWS's answer to an unknown key
+    ErrorKind.PERMISSION: ("AccessDeniedException", _BEDROCK_NS),
+    ErrorKind.NOT_FOUND: ("ResourceNotFoundException", _BEDROCK_NS),
+    ErrorKind.TOO_LARGE: ("ValidationException", _BEDROCK_NS),
+    ErrorKind.RATE_LIMIT: ("ThrottlingException", _BEDROCK_NS),  # botocore retries these with backoff
+    ErrorKind.QUOTA: ("ServiceQuotaExceededException", _BEDROCK_NS),  # not retried: a spent budget stays spent
+    ErrorKind.UNAVAILABLE: ("ServiceUnavailableException", _BEDROCK_NS),
+}
+
+
+def parse_operation(path: str) -> tuple[str, str] | None:
+    """``(model id, operation)`` of ``/model/{modelId}/{operation}``, the id URL-decoded."""
+    m = OPERATION_RE.match(path)
+    if not m:
+        return None
+    return unquote(m.group("model")), m.group("op")
+
+
+class Bedrock(Provider):
+    name = "bedrock"
+    #: bearer tokens only (Bedrock API keys); a SigV4 Authorization is read by ``client_credential``
+    key_sources = ("authorization",)
+
+    def client_credential(self, headers: Mapping[str, str], query: str = "") -> ClientCredential | None:
+        """The SigV4 access key id of ``Authorization: AWS4-HMAC-SHA256 Credential=AKID/...``, or a bearer token."""
+        value = _get(headers, "authorization")
+        if value and value.lstrip().upper().startswith("AWS4-HMAC-SHA256"):
+            auth = parse_authorization(value)
+            return ClientCredential("sigv4", auth.access_key_id) if auth else None
+        token = extract_key(_lower(headers), query, self.key_sources)
+        return ClientCredential("bearer", token) if token else None
+
+    def model_from_request(self, path: str, body: dict | None) -> str | None:
+        op = parse_operation(path)
+        if op is None:
+            return None
+        m = _ARN_MODEL_RE.match(op[0])
+        return m.group("id") if m else op[0]
+
+    def stream_requested(self, path: str, body: dict | None) -> bool:
+        op = parse_operation(path)
+        return op is not None and op[1] in STREAM_OPERATIONS
+
+    def prompt_fields(self, body: dict) -> Iterator[tuple[JsonPath, str]]:
+        """Converse (and Nova's native) ``system[].text``/``messages[].content[].text``; native formats by shape."""
+        if "anthropic_version" in body:
+            yield from anthropic.PROVIDER.prompt_fields(body)
+            return
+        yield from text_parts(body.get("system"), ("system",))
+        messages = body.get("messages")
+        for i, m in enumerate(messages if isinstance(messages, list) else ()):
+            if not isinstance(m, dict):
+                continue
+            content = m.get("content")
+            yield from text_parts(content, ("messages", i, "content"))
+            for j, block in enumerate(content if isinstance(content, list) else ()):
+                result = block.get("toolResult") if isinstance(block, dict) else None
+                if isinstance(result, dict):
+                    yield from text_parts(result.get("content"), ("messages", i, "content", j, "toolResult", "content"))
+        for field in ("prompt", "inputText"):  # Llama, Mistral, DeepSeek; Titan
+            if isinstance(body.get(field), str):
+                yield (field,), body[field]
+
+    def error_body(self, status: int, message: str, kind: ErrorKind) -> bytes:
+        """Bedrock's ``{"message": ...}``; ``__type`` too, so botocore finds the code without the header."""
+        return orjson.dumps({"message": message, "__type": _ERROR_CODES[kind][0]})
+
+    def error_headers(self, kind: ErrorKind, code: str | None = None) -> dict[str, str]:
+        """``x-amzn-ErrorType``, where botocore reads the error code first; ``code`` overrides the kind's."""
+        default, namespace = _ERROR_CODES[kind]
+        return {"x-amzn-ErrorType": f"{code or default}:{namespace}"}
+
+    def error_status(self, kind: ErrorKind, status: int) -> int:
+        """The status to answer with: Bedrock sends ServiceQuotaExceededException as 400, and botocore
+        retries any 429, which a spent budget would only prolong."""
+        return 400 if kind is ErrorKind.QUOTA else status
+
+    def usage_from_json(self, body: dict) -> Usage:
+        """Converse's ``usage``, or an InvokeModel native body (Anthropic, Nova, Llama, Titan, OpenAI-style)."""
+        usage = body.get("usage")
+        if isinstance(usage, dict):
+            if "inputTokens" in usage or "outputTokens" in usage:  # Converse; Nova's native body
+                return _counts(
+                    usage.get("inputTokens"),
+                    usage.get("outputTokens"),
+                    usage.get("cacheReadInputTokens", usage.get("cacheReadInputTokenCount")),
+                    usage.get("cacheWriteInputTokens", usage.get("cacheWriteInputTokenCount")),
+                )
+            if "input_tokens" in usage or "output_tokens" in usage:  # Anthropic Messages
+                return dataclasses.replace(anthropic.PROVIDER.usage_from_json(body), model=None)
+            if "prompt_tokens" in usage or "completion_tokens" in usage:  # OpenAI-style natives
+                return _counts(usage.get("prompt_tokens"), usage.get("completion_tokens"), None, None)
+        if "prompt_token_count" in body or "generation_token_count" in body:  # Llama
+            return _counts(body.get("prompt_token_count"), body.get("generation_token_count"), None, None)
+        if "inputTextTokenCount" in body:  # Titan Text
+            results = body.get("results")
+            outs = (
+                [as_int(r.get("tokenCount")) for r in results if isinstance(r, dict)]
+                if isinstance(results, list)
+                else []
+            )
+            out = sum(o for o in outs if o is not None) if any(o is not None for o in outs) else None
+            return _counts(body.get("inputTextTokenCount"), out, None, None)
+        metrics = body.get("amazon-bedrock-invocationMetrics")
+        return _metrics_usage(metrics) if isinstance(metrics, dict) else Usage()
+
+    def usage_from_headers(self, headers: Mapping[str, str]) -> Usage | None:
+        """InvokeModel's ``x-amzn-bedrock-*-token-count`` response headers, or None when absent (AI21, Cohere)."""
+        h = _lower(headers)
+        fresh = _header_int(h, "x-amzn-bedrock-input-token-count")
+        output = _header_int(h, "x-amzn-bedrock-output-token-count")
+        if fresh is None and output is None:
+            return None
+        return _counts(
+            fresh,
+            output,
+            _header_int(h, "x-amzn-bedrock-cache-read-input-token-count"),
+            _header_int(h, "x-amzn-bedrock-cache-write-input-token-count"),
+        )
+
+    def events(self, body: bytes) -> list[dict]:
+        """The whole messages of a (possibly cut) event stream, as dicts.
+
+        Each is ``{"event": name, "message_type": "event"|"exception"|"error", "data": payload}``;
+        a ``chunk`` (InvokeModelWithResponseStream) also has ``"native"``: the model's own
+        event, decoded from ``data.bytes``.
+        """
+        return [_event(m) for m in _messages(body)]
+
+    def rejoin(self, capture: Capture) -> bytes:
+        """Binary frames are not lines: keep the bytes as they are, ``events`` skips to the
+        first whole message after each gap (each message carries its length and CRCs)."""
+        return capture.data
+
+    def usage_from_events(self, events: Iterable[dict]) -> Usage:
+        """ConverseStream's ``metadata``; else a chunk's ``amazon-bedrock-invocationMetrics`` (the last one);
+        else, for a cut stream, what the model's native events said (Anthropic's ``message_start``)."""
+        metadata = None
+        natives: list[dict] = []
+        for e in events:
+            if e.get("event") == "metadata" and isinstance(e["data"].get("usage"), dict):
+                metadata = e["data"]["usage"]
+            elif isinstance(e.get("native"), dict):
+                natives.append(e["native"])
+        if metadata is not None:
+            return self.usage_from_json({"usage": metadata})
+        for native in reversed(natives):
+            metrics = native.get("amazon-bedrock-invocationMetrics")
+            if isinstance(metrics, dict):
+                return _metrics_usage(metrics)
+        if any(n.get("type") == "message_start" for n in natives):
+            return dataclasses.replace(anthropic.PROVIDER.usage_from_events(natives), model=None)
+        for native in reversed(natives):  # Nova's native stream repeats Converse's metadata
+            if isinstance(native.get("metadata"), dict) and isinstance(native["metadata"].get("usage"), dict):
+                return self.usage_from_json(native["metadata"])
+        return Usage()
+
+    def text_from_events(self, events: Iterable[dict]) -> str:
+        out: list[str] = []
+        natives: list[dict] = []
+        for e in events:
+            if e.get("event") == "contentBlockDelta" and isinstance(e["data"].get("delta"), dict):
+                delta = e["data"]["delta"]
+                tool = delta.get("toolUse")
+                reasoning = delta.get("reasoningContent")
+                for value in (
+                    delta.get("text"),
+                    tool.get("input") if isinstance(tool, dict) else None,
+                    reasoning.get("text") if isinstance(reasoning, dict) else None,
+                ):
+                    if isinstance(value, str):
+                        out.append(value)
+            elif isinstance(e.get("native"), dict):
+                natives.append(e["native"])
+        if natives:
+            out.append(anthropic.PROVIDER.text_from_events(natives))
+            for native in natives:  # Llama / Titan / Claude text completions
+                for field in ("generation", "outputText", "completion"):
+                    if isinstance(native.get(field), str):
+                        out.append(native[field])
+        return "".join(out)
+
+
+def _counts(fresh: object, output: object, cache_read: object, cache_write: object) -> Usage:
+    """Bedrock's counts -> Usage; its input count excludes the cached prompt tokens, ours includes them."""
+    fresh_n, out_n = as_int(fresh), as_int(output)
+    read_n, write_n = as_int(cache_read), as_int(cache_write)
+    total = None if fresh_n is None else fresh_n + (read_n or 0) + (write_n or 0)
+    return Usage(
+        input_tokens=total,
+        output_tokens=out_n,
+        cache_read_tokens=read_n,
+        cache_write_tokens=write_n,
+        usage_source="provider" if total is not None or out_n is not None else "none",
+    )
+
+
+def _metrics_usage(metrics: dict) -> Usage:
+    return _counts(
+        metrics.get("inputTokenCount"),
+        metrics.get("outputTokenCount"),
+        metrics.get("cacheReadInputTokenCount"),
+        metrics.get("cacheWriteInputTokenCount"),
+    )
+
+
+def _lower(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
+
+
+def _get(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:
+        value = next((v for k, v in headers.items() if k.lower() == name), None)
+    return value
+
+
+def _header_int(headers: Mapping[str, str], name: str) -> int | None:
+    try:
+        return int(headers[name].strip())
+    except (KeyError, ValueError):
+        return None
+
+
+# --- event streams: botocore decodes and checks CRCs; here only where a message starts
+
+
+def _messages(body: bytes) -> Iterator[EventStreamMessage]:
+    """Every whole, CRC-valid message. Bytes where none starts (a capture that dropped its middle,
+    a message cut by the end of the capture) are skipped until a message decodes again."""
+    pos = 0
+    while len(body) - pos >= _SMALLEST_MESSAGE:
+        message = _message_at(body, pos)
+        if message is not None:
+            yield message
+            pos += message.prelude.total_length
+            continue
+        candidate = _LENGTH_START.search(body, pos + 1)
+        if candidate is None:
+            return
+        pos = candidate.start()
+
+
+def _message_at(body: bytes, pos: int) -> EventStreamMessage | None:
+    (total, headers_length, _), _ = DecodeUtils.unpack_prelude(body[pos : pos + _PRELUDE])
+    if not _SMALLEST_MESSAGE <= total <= len(body) - pos or headers_length > total - _SMALLEST_MESSAGE:
+        return None  # cannot be a whole message: random bytes almost always stop here, before any copy
+    buf = EventStreamBuffer()
+    buf.add_data(body[pos : pos + total])
+    try:
+        return next(buf)  # botocore checks the prelude and message CRCs and parses the headers
+    except (StopIteration, *_NOT_A_MESSAGE):
+        return None
+
+
+def _event(message: EventStreamMessage) -> dict:
+    h = message.headers
+    name = h.get(":event-type") or h.get(":exception-type") or h.get(":error-code") or ""
+    try:
+        data = orjson.loads(message.payload) if message.payload else {}
+    except orjson.JSONDecodeError:
+        data = {}
+    event = {
+        "event": name,
+        "message_type": h.get(":message-type", "event"),
+        "data": data if isinstance(data, dict) else {},
+    }
+    if name == "chunk" and isinstance(event["data"].get("bytes"), str):
+        native = _native(event["data"]["bytes"])
+        if native is not None:
+            event["native"] = native
+    return event
+
+
+def _native(b64: str) -> dict | None:
+    """A chunk's ``bytes``: base64 of the model's own JSON event."""
+    try:
+        doc = orjson.loads(base64.b64decode(b64, validate=True))
+    except (binascii.Error, ValueError):  # orjson.JSONDecodeError is a ValueError
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+PROVIDER = Bedrock()

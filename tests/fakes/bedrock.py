@@ -1,0 +1,325 @@
+"""A fake Amazon Bedrock Runtime: checks SigV4 like AWS, answers the four inference operations.
+
+Every request's signature is verified with botocore against the credentials
+the fake was given (AWS's own 403 error shapes otherwise), so a test that gets
+an answer has proven its signature. Answers are Bedrock's wire formats:
+Converse JSON, ConverseStream and InvokeModelWithResponseStream as binary
+``application/vnd.amazon.eventstream`` messages (one per write, ``chunk_delay``
+apart), InvokeModel as an Anthropic Messages body with the token-count headers.
+
+Knobs (reset by ``clear``): ``chunk_delay``, ``cache_read`` / ``cache_write``
+(cached prompt tokens to report). A model id ``stream-N`` answers N text chunks;
+``fail-NNN`` answers status NNN with Bedrock's error JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import itertools
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from urllib.parse import unquote
+
+import orjson
+from aiohttp import web
+from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
+from botocore.awsrequest import AWSPreparedRequest, AWSRequest, AWSResponse
+from botocore.client import BaseClient
+from botocore.credentials import Credentials
+
+from tests.fakes import eventstream
+from tests.fakes.upstream import Received, chunks_for, prompt_tokens
+
+PATH_RE = re.compile(r"^/model/(?P<model>[^/?]+)/(?P<op>converse|converse-stream|invoke|invoke-with-response-stream)$")
+AUTH_RE = re.compile(r"^AWS4-HMAC-SHA256 Credential=([^,]+), ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]+)$")
+BEDROCK_NS = "http://internal.amazon.com/coral/com.amazon.bedrock/"
+CORAL_NS = "http://internal.amazon.com/coral/com.amazon.coral.service/"
+BAD_SIGNATURE = (
+    "The request signature we calculated does not match the signature you provided. "
+    "Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+)
+FAILURES = {
+    400: "ValidationException",
+    403: "AccessDeniedException",
+    404: "ResourceNotFoundException",
+    408: "ModelTimeoutException",
+    424: "ModelErrorException",
+    429: "ThrottlingException",
+    500: "InternalServerException",
+    503: "ServiceUnavailableException",
+}
+PAD = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+def served_model(model_id: str) -> str:
+    """The name Anthropic's native body carries: ``us.anthropic.claude-x-20240307-v1:0`` -> ``claude-x-20240307``."""
+    name = model_id.rsplit("/", 1)[-1].rsplit(".", 1)[-1] if "anthropic." in model_id else model_id
+    return re.sub(r"-v\d+(:\d+)?$", "", name)
+
+
+class FakeBedrock:
+    def __init__(
+        self,
+        access_key_id: str = "AKIAFAKEBEDROCK00001",
+        secret_access_key: str = "fake/bedrock+secret/key0000000000000000",
+        region: str = "us-east-1",
+        session_token: str | None = None,
+    ) -> None:
+        self.access_key_id = access_key_id
+        self.secret_access_key = secret_access_key
+        self.region = region
+        self.session_token = session_token
+        self.received: list[Received] = []
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._ids = itertools.count(1)
+        self.clear()
+
+    def clear(self) -> None:
+        self.received = []
+        self.chunk_delay = 0.05
+        self.cache_read = 0
+        self.cache_write = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # --- lifecycle (as FakeUpstream)
+    def start(self) -> None:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+        if not self._ready.wait(10):
+            raise RuntimeError("fake bedrock did not start")
+
+    def _serve(self, sock: socket.socket) -> None:
+        asyncio.set_event_loop(self._loop)
+        app = web.Application(client_max_size=64 * 1024**2)
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        self._runner = web.AppRunner(app, access_log=None)
+        self._loop.run_until_complete(self._runner.setup())
+        self._loop.run_until_complete(web.SockSite(self._runner, sock).start())
+        self._ready.set()
+        self._loop.run_forever()
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+
+    # --- routing
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
+        self.received.append(Received(request.method, request.raw_path, headers, body))
+        refusal = self._check_signature(request, body)
+        if refusal is not None:
+            return refusal
+        m = PATH_RE.match(request.raw_path.partition("?")[0])
+        if request.method != "POST" or m is None:
+            return self._error(404, "UnknownOperationException", None, CORAL_NS)
+        model, op = unquote(m.group("model")), m.group("op")
+        if (status := _failure(model)) is not None:
+            return self._error(status, FAILURES.get(status, "InternalServerException"), f"fake failure {status}")
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return self._error(400, "ValidationException", "Malformed input request, please reformat your input")
+        if op.startswith("invoke") and "anthropic_version" not in doc:
+            return self._error(400, "ValidationException", "Malformed input request: anthropic_version is required")
+        words = chunks_for(model.rsplit("/", 1)[-1])
+        fresh = prompt_tokens(body)
+        if op == "converse":
+            return self._converse(words, fresh)
+        if op == "converse-stream":
+            return await self._stream(request, self._converse_frames(words, fresh), {})
+        if op == "invoke":
+            return self._invoke(model, words, fresh)
+        return await self._stream(
+            request, self._invoke_frames(model, words, fresh), {"X-Amzn-Bedrock-Content-Type": "application/json"}
+        )
+
+    # --- SigV4, checked as AWS does
+    def _check_signature(self, request: web.Request, body: bytes) -> web.Response | None:
+        header = request.headers.get("Authorization")
+        if not header:
+            return self._error(403, "MissingAuthenticationTokenException", "Missing Authentication Token", CORAL_NS)
+        m = AUTH_RE.match(header)
+        if m is None:
+            return self._error(400, "IncompleteSignatureException", "Authorization header is malformed", CORAL_NS)
+        scope, signed, signature = m.group(1).split("/"), m.group(2).split(";"), m.group(3)
+        token = request.headers.get("X-Amz-Security-Token")
+        if len(scope) != 5 or scope[0] != self.access_key_id or token != self.session_token:
+            return self._error(
+                403, "UnrecognizedClientException", "The security token included in the request is invalid.", CORAL_NS
+            )
+        if scope[2:] != [self.region, "bedrock", "aws4_request"]:
+            return self._error(403, "InvalidSignatureException", "Credential should be scoped correctly.", CORAL_NS)
+        amz_date = request.headers.get("X-Amz-Date", "")
+        try:
+            at = datetime.strptime(amz_date, SIGV4_TIMESTAMP).replace(tzinfo=UTC).timestamp()
+        except ValueError:
+            return self._error(400, "IncompleteSignatureException", "X-Amz-Date is missing or malformed", CORAL_NS)
+        if abs(time.time() - at) > 15 * 60:
+            return self._error(403, "InvalidSignatureException", f"Signature expired: {amz_date}", CORAL_NS)
+        # botocore's own signer, over the headers the request says it signed, with their received values
+        aws_request = AWSRequest(
+            method=request.method,
+            url=f"http://{request.host}{request.raw_path}",
+            data=body,
+            headers={name: request.headers.get(name, "") for name in signed},
+        )
+        aws_request.context["timestamp"] = amz_date
+        signer = SigV4Auth(Credentials(self.access_key_id, self.secret_access_key, token), "bedrock", self.region)
+        to_sign = signer.headers_to_sign(aws_request)
+        canonical = signer.canonical_request(aws_request)
+        expected = signer.signature(signer.string_to_sign(aws_request, canonical), aws_request)
+        if signer.signed_headers(to_sign) != ";".join(signed) or expected != signature or scope[1] != amz_date[:8]:
+            return self._error(403, "InvalidSignatureException", BAD_SIGNATURE, CORAL_NS)
+        return None
+
+    # --- answers
+    def _headers(self) -> dict[str, str]:
+        return {"x-amzn-RequestId": str(uuid.uuid4())}
+
+    def _error(self, status: int, code: str, message: str | None, namespace: str = BEDROCK_NS) -> web.Response:
+        headers = {**self._headers(), "x-amzn-ErrorType": f"{code}:{namespace}", "Content-Type": "application/json"}
+        return web.Response(status=status, body=orjson.dumps({"message": message}), headers=headers)
+
+    def _usage(self, fresh: int, output: int) -> dict:
+        usage = {"inputTokens": fresh, "outputTokens": output}
+        usage["totalTokens"] = fresh + output + self.cache_read + self.cache_write
+        if self.cache_read or self.cache_write:
+            usage["cacheReadInputTokens"] = self.cache_read
+            usage["cacheWriteInputTokens"] = self.cache_write
+        return usage
+
+    def _converse(self, words: list[str], fresh: int) -> web.Response:
+        doc = {
+            "output": {"message": {"role": "assistant", "content": [{"text": "".join(words)}]}},
+            "stopReason": "end_turn",
+            "usage": self._usage(fresh, len(words)),
+            "metrics": {"latencyMs": 42},
+        }
+        return web.Response(body=orjson.dumps(doc), headers={**self._headers(), "Content-Type": "application/json"})
+
+    def _converse_frames(self, words: list[str], fresh: int) -> list[bytes]:
+        pads = itertools.cycle(range(1, len(PAD)))
+        ev = eventstream.event
+        return [
+            ev("messageStart", {"role": "assistant", "p": PAD[: next(pads)]}),
+            *[
+                ev("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": w}, "p": PAD[: next(pads)]})
+                for w in words
+            ],
+            ev("contentBlockStop", {"contentBlockIndex": 0, "p": PAD[: next(pads)]}),
+            ev("messageStop", {"stopReason": "end_turn", "p": PAD[: next(pads)]}),
+            ev("metadata", {"usage": self._usage(fresh, len(words)), "metrics": {"latencyMs": 42}, "p": PAD[:5]}),
+        ]
+
+    def _anthropic_usage(self, fresh: int, output: int) -> dict:
+        return {
+            "input_tokens": fresh,
+            "cache_creation_input_tokens": self.cache_write,
+            "cache_read_input_tokens": self.cache_read,
+            "output_tokens": output,
+        }
+
+    def _message(self, model: str, words: list[str], fresh: int) -> dict:
+        return {
+            "id": f"msg_bdrk_{next(self._ids):024d}",
+            "type": "message",
+            "role": "assistant",
+            "model": served_model(model),
+            "content": [{"type": "text", "text": "".join(words)}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": self._anthropic_usage(fresh, len(words)),
+        }
+
+    def _invoke(self, model: str, words: list[str], fresh: int) -> web.Response:
+        headers = {
+            **self._headers(),
+            "Content-Type": "application/json",
+            "X-Amzn-Bedrock-Input-Token-Count": str(fresh),
+            "X-Amzn-Bedrock-Output-Token-Count": str(len(words)),
+            "X-Amzn-Bedrock-Cache-Read-Input-Token-Count": str(self.cache_read),
+            "X-Amzn-Bedrock-Cache-Write-Input-Token-Count": str(self.cache_write),
+            "X-Amzn-Bedrock-Invocation-Latency": "42",
+        }
+        return web.Response(body=orjson.dumps(self._message(model, words, fresh)), headers=headers)
+
+    def _invoke_frames(self, model: str, words: list[str], fresh: int) -> list[bytes]:
+        message = self._message(model, words, fresh)
+        start = {**message, "content": [], "stop_reason": None, "usage": {**message["usage"], "output_tokens": 1}}
+        metrics = {
+            "inputTokenCount": fresh,
+            "outputTokenCount": len(words),
+            "invocationLatency": 42,
+            "firstByteLatency": 10,
+            "cacheReadInputTokenCount": self.cache_read,
+            "cacheWriteInputTokenCount": self.cache_write,
+        }
+        natives = [
+            {"type": "message_start", "message": start},
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            *[{"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}} for w in words],
+            {"type": "content_block_stop", "index": 0},
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": len(words)},
+            },
+            {"type": "message_stop", "amazon-bedrock-invocationMetrics": metrics},
+        ]
+        return [eventstream.chunk(n, pad=PAD[: 1 + i % 20]) for i, n in enumerate(natives)]
+
+    async def _stream(self, request: web.Request, frames: list[bytes], headers: dict[str, str]) -> web.StreamResponse:
+        resp = web.StreamResponse(
+            headers={**self._headers(), **headers, "Content-Type": "application/vnd.amazon.eventstream"}
+        )
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        for i, frame in enumerate(frames):
+            if i:
+                await asyncio.sleep(self.chunk_delay)
+            await resp.write(frame)
+        await resp.write_eof()
+        return resp
+
+
+class _Raw(io.BytesIO):
+    """The raw body botocore's AWSResponse reads from: ``read`` for blobs, ``stream`` for the rest."""
+
+    def stream(self, **kwargs: object) -> Iterator[bytes]:
+        yield self.read()
+
+
+def intercept(
+    client: BaseClient,
+    answer: Callable[[AWSPreparedRequest], tuple[int, dict[str, str], bytes]] | None = None,
+) -> list[AWSPreparedRequest]:
+    """Stop a boto3 client at the wire: record each signed request, answer with ``answer(request)``
+    (default: 200 ``{}``). No network; the client parses the answer as it would a real one."""
+    sent: list[AWSPreparedRequest] = []
+
+    def before_send(request: AWSPreparedRequest, **kwargs: object) -> AWSResponse:
+        sent.append(request)
+        status, headers, body = answer(request) if answer else (200, {"Content-Type": "application/json"}, b"{}")
+        return AWSResponse(request.url, status, headers, _Raw(body))
+
+    client.meta.events.register("before-send.bedrock-runtime", before_send)
+    return sent
+
+
+def _failure(model: str) -> int | None:
+    name = model.rsplit("/", 1)[-1]
+    return int(name[5:]) if re.fullmatch(r"fail-\d{3}", name) else None
