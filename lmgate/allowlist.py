@@ -13,10 +13,12 @@ import io
 import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lmgate.credentials import parse_ref
+from lmgate.dlp.settings import parse_mode
 from lmgate.keys import hash_key
 from lmgate.policies.limits import LIMIT_COLUMNS, NO_LIMITS, Limits, parse_key_limits
 
@@ -26,7 +28,7 @@ REQUIRED_COLUMNS = ("id", "api_key", "owner", "added")
 # upstream_key: the provider key the gateway sends instead of the client's (a virtual key);
 # client_secret: the SigV4 secret of a gateway-issued AWS access key id (api_key) for Bedrock.
 SECRET_COLUMNS = ("upstream_key", "client_secret")
-OPTIONAL_COLUMNS: tuple[str, ...] = (*LIMIT_COLUMNS, *SECRET_COLUMNS)
+OPTIONAL_COLUMNS: tuple[str, ...] = (*LIMIT_COLUMNS, *SECRET_COLUMNS, "dlp")
 SHA256_RE = re.compile(r"^sha256:([0-9a-fA-F]{64})$")
 
 
@@ -120,6 +122,11 @@ def _entry(cells: dict[str, str], source: str, line: int) -> KeyEntry:
                 parse_ref(extra[column])
             except ValueError as e:
                 raise AllowListError(f"{source}:{line}: {column} for id {cells['id']!r}: {e}") from None
+    if "dlp" in extra:
+        try:
+            extra["dlp"] = parse_mode(extra["dlp"])
+        except ValueError as e:
+            raise AllowListError(f"{source}:{line}: id {cells['id']!r}: column dlp: {e}") from None
     if "upstream_key" in extra and "client_secret" in extra:
         raise AllowListError(f"{source}:{line}: id {cells['id']!r}: upstream_key and client_secret exclude each other")
     try:
@@ -151,6 +158,7 @@ class AllowListWatcher:
         self._stamp = self._file_stamp()
         self.reloads = 0
         self.errors = 0
+        self.on_change: Callable[[AllowList], None] | None = None  # e.g. start DLP when a key asks for it
 
     def _file_stamp(self) -> tuple[int, int, int] | None:
         try:
@@ -173,6 +181,8 @@ class AllowListWatcher:
             return False
         self.current = new
         self.reloads += 1
+        if self.on_change is not None:
+            self.on_change(new)
         log.info("allow-list reloaded: %d keys", len(new))
         return True
 

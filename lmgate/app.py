@@ -17,6 +17,8 @@ from lmgate.routes import setup_routes
 async def _background(app: web.Application) -> AsyncIterator[None]:
     """Allow-list polling and stats flushing live as long as the app; shutdown flushes."""
     gw = app[GATEWAY]
+    gw.dlp.ensure_started(gw.allowlist.current)
+    gw.allowlist.on_change = gw.dlp.ensure_started
     tasks = [asyncio.create_task(gw.allowlist.run()), asyncio.create_task(gw.writer.run())]
     yield
     for task in tasks:
@@ -25,6 +27,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     await gw.policies.close()
+    await gw.dlp.close()
 
 
 def make_app(config: Config, gateway: Gateway | None = None) -> web.Application:

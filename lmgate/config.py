@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lmgate.credentials import AwsCredentialSource, SecretResolver, is_ref, parse_ref
+from lmgate.dlp.settings import DEFAULT_ENTITIES, KNOWN_ENTITIES, NER_ENTITIES, DlpMode
 from lmgate.providers import PROVIDERS
 
 DEFAULT_CONFIG_PATH = Path("config/lmgate.yaml")
@@ -99,6 +100,65 @@ class RollupsConfig(_Section):
 
 class ApiConfig(_Section):
     admin_token: str | None = Field(None, description="bearer token that sees everyone's usage at /lmgate/v1/usage")
+
+
+class DlpConfig(_Section):
+    """Data-loss prevention: scan the text a model will read for personal data and secrets."""
+
+    mode: DlpMode = Field("off", description="off, log (stats only), block (403), redact (placeholders upstream)")
+    entities: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_ENTITIES), description="entity types that count as findings"
+    )
+    score_threshold: float = Field(0.5, ge=0.0, le=1.0, description="presidio confidence a finding needs")
+    max_scan_bytes: int = Field(524_288, gt=0, description="prompt text (UTF-8 bytes) scanned at most")
+    max_scan_ms: int = Field(
+        1_000, gt=0, description="time a scan may take, queueing included; keep well under sidecar.auth_timeout"
+    )
+    on_oversize: Literal["block", "allow", "default"] = Field(
+        "default", description="verdict for a prompt not scanned in budget; default: block, or allow in log mode"
+    )
+    spacy_model: str | None = Field(
+        None, description="installed spaCy model (package name or directory) for PERSON/LOCATION; never downloaded"
+    )
+    workers: int = Field(1, ge=0, le=64, description="scanner processes; 0 scans in the sidecar's event loop")
+    inline_max_bytes: int = Field(
+        512, ge=0, description="prompts this small are scanned in the event loop (a round trip costs more)"
+    )
+    placeholder: str = Field("<{entity}>", description="what replaces a finding in redact mode; {entity} = type")
+
+    @field_validator("entities")
+    @classmethod
+    def _entities(cls, v: list[str]) -> list[str]:
+        out: list[str] = []
+        for name in v:
+            name = name.strip().upper()
+            if name not in KNOWN_ENTITIES:
+                raise ValueError(f"unknown DLP entity {name!r}; known: {', '.join(sorted(KNOWN_ENTITIES))}")
+            if name not in out:
+                out.append(name)
+        return out
+
+    @field_validator("placeholder")
+    @classmethod
+    def _placeholder(cls, v: str) -> str:
+        try:
+            v.format(entity="X")
+        except (KeyError, IndexError, ValueError) as err:
+            raise ValueError(f"placeholder {v!r} may use only {{entity}} (and {{{{ }}}} for braces): {err}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _ner_needs_model(self) -> DlpConfig:
+        ner = [e for e in self.entities if e in NER_ENTITIES]
+        if ner and not self.spacy_model:
+            raise ValueError(f"DLP entities {', '.join(ner)} need dlp.spacy_model (an installed spaCy NER model)")
+        return self
+
+    def oversize_action(self, mode: str) -> Literal["block", "allow"]:
+        """What a prompt that could not be scanned gets in ``mode``."""
+        if self.on_oversize != "default":
+            return self.on_oversize
+        return "allow" if mode == "log" else "block"
 
 
 class OwnerLimits(_Section):
@@ -250,6 +310,7 @@ class Config(_Section):
     pricing: PricingConfig = PricingConfig()
     rollups: RollupsConfig = RollupsConfig()
     api: ApiConfig = ApiConfig()
+    dlp: DlpConfig = DlpConfig()
 
     @model_validator(mode="before")
     @classmethod
@@ -273,6 +334,12 @@ class Config(_Section):
                 if entry["kind"] == "bedrock" and entry.get("region") and "upstream" not in entry:
                     entry["upstream"] = f"https://bedrock-runtime.{entry['region']}.amazonaws.com"
         return {**data, "providers": providers}
+
+    @model_validator(mode="after")
+    def _check_dlp_budget(self) -> Config:
+        if self.dlp.max_scan_ms >= self.sidecar.auth_timeout * 1000:
+            raise ValueError("dlp.max_scan_ms must stay under sidecar.auth_timeout, or nginx gives up first (503)")
+        return self
 
     @model_validator(mode="after")
     def _check_timeouts(self) -> Config:

@@ -9,6 +9,7 @@ import orjson
 
 from lmgate.allowlist import AllowListWatcher
 from lmgate.config import Config, ProviderConfig
+from lmgate.dlp.gate import DlpGate
 from lmgate.pending_bodies import PendingBodies
 from lmgate.policies.engine import PolicyEngine
 from lmgate.pricing import PriceBook
@@ -40,6 +41,7 @@ class Gateway:
     prices: PriceBook
     rollups: Rollups
     upstream: UpstreamAuth
+    dlp: DlpGate
     bodies: PendingBodies = field(default_factory=PendingBodies)
 
     @classmethod
@@ -71,4 +73,5 @@ class Gateway:
             prices=prices,
             rollups=rollups,
             upstream=UpstreamAuth(config),
+            dlp=DlpGate(config.dlp),
         )

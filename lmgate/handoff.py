@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode
 
+import orjson
+
 CTX_HEADER = "X-Lmgate-Ctx"
 
 
@@ -22,6 +24,7 @@ class Handoff:
     endpoint: str = ""
     lease: str | None = None  # the policy engine's lease: /stats reports usage and frees it
     prompt_estimate: int | None = None  # tokens of the prompt, when the answer will not report usage
+    dlp: dict | None = None  # DLP mode, action, findings (types and counts), for the stats line
 
     def encode(self) -> str:
         fields = {
@@ -33,6 +36,7 @@ class Handoff:
             "e": self.endpoint,
             "l": self.lease or "",
             "pe": "" if self.prompt_estimate is None else str(self.prompt_estimate),
+            "d": orjson.dumps(self.dlp).decode() if self.dlp else "",
         }
         return urlencode({k: v for k, v in fields.items() if v})
 
@@ -48,4 +52,15 @@ class Handoff:
             endpoint=d.get("e", ""),
             lease=d.get("l"),
             prompt_estimate=int(d["pe"]) if d.get("pe", "").isdigit() else None,
+            dlp=_json_object(d.get("d")),
         )
+
+
+def _json_object(text: str | None) -> dict | None:
+    if not text:
+        return None
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from lmgate.allowlist import KeyEntry
 from lmgate.app_keys import GATEWAY
+from lmgate.dlp.gate import DlpBlocked
 from lmgate.errors import GateError, Unauthorized, render
 from lmgate.gateway import Gateway, Route
 from lmgate.handoff import CTX_HEADER, Handoff
@@ -27,7 +28,7 @@ from lmgate.rewrite import UpstreamRewrite
 from lmgate.sigv4 import SignatureError, verify_client_signature
 from lmgate.stats.build import refusal_record
 from lmgate.tokens import count_tokens
-from lmgate.upstream_auth import RequestView
+from lmgate.upstream_auth import RequestView, with_client_keys
 
 log = logging.getLogger("lmgate.auth")
 
@@ -75,13 +76,20 @@ async def auth(request: web.Request) -> web.Response:
         try:
             if handoff.stream and doc is not None and not route.api.usage_in_stream(path, doc):
                 handoff.prompt_estimate = await _prompt_tokens(route, doc, len(body))
-            view = RequestView(method, body, request.headers)
+            handoff.dlp, redacted = await gw.dlp.check(route.config.kind, entry, body, doc)
+            forwarded = body if redacted is None else redacted
+            view = RequestView(method, forwarded, request.headers)
             rewrite = await gw.upstream.rewrite(route.name, route.config, entry, upstream_uri, view)
+            if redacted is not None:  # a pass-through key keeps its own headers on the rewrite path
+                rewrite = rewrite or with_client_keys(UpstreamRewrite(), request.headers)
+                rewrite.body = redacted
         except GateError:
             if decision.lease_id:  # refused after the policies counted it: give the slot back
                 await gw.policies.release(decision.lease_id, entry.id, entry.owner)
             raise
     except GateError as err:
+        if isinstance(err, DlpBlocked):
+            handoff.dlp = err.dlp
         return _refuse(gw, route, request, handoff, err)
     return allow_response(gw, handoff, rewrite)
 
@@ -169,11 +177,12 @@ async def _json_body(body: bytes) -> dict | None:
 
 
 def _refuse(gw: Gateway, route: Route, request: web.Request, handoff: Handoff, err: GateError) -> web.Response:
+    status = route.api.error_status(err.kind, err.status)  # the stats line records the status the client got
     gw.writer.write(
         refusal_record(
             route=route.name,
             handoff=handoff,
-            status=err.status,
+            status=status,
             error_type=err.error_type,
             request_id=request.headers.get("X-Lmgate-Request-Id", ""),
             now=time.time(),
@@ -181,6 +190,4 @@ def _refuse(gw: Gateway, route: Route, request: web.Request, handoff: Handoff, e
     )
     headers = {VERDICT_HEADER: "deny", "Content-Type": "application/json", **route.api.error_headers(err.kind)}
     headers.update(err.headers)
-    return web.Response(
-        status=route.api.error_status(err.kind, err.status), body=render(route.api, err), headers=headers
-    )
+    return web.Response(status=status, body=render(route.api, err), headers=headers)

@@ -135,6 +135,7 @@ def exchange_record(ex: Exchange, api: Provider, body: bytes, prices: PriceBook)
         bytes_sent=ex.bytes_sent,
         masked_key=h.masked_key,
         error_type=error_type,
+        dlp=h.dlp,
     )
 
 
@@ -178,4 +179,5 @@ def refusal_record(
         stream=handoff.stream,
         masked_key=handoff.masked_key,
         error_type=error_type,
+        dlp=handoff.dlp,
     )

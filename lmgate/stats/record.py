@@ -35,6 +35,7 @@ class StatsRecord:
     bytes_sent: int | None = None
     masked_key: str | None = None
     error_type: str | None = None
+    dlp: dict | None = None  # mode, action, findings {type: count}, skipped, scan_ms; None when DLP is off
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -56,7 +56,11 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, what: str
 
 
 class Gateway:
-    def __init__(self, root: Path, upstream_url: str, settings: dict | None = None) -> None:
+    def __init__(
+        self, root: Path, upstream_url: str, settings: dict | None = None, env: dict[str, str] | None = None
+    ) -> None:
+        """``settings``: config sections merged over the defaults (a provider entry added or replaced whole);
+        ``env``: extra environment variables of the sidecar (e.g. the secrets ``env:NAME`` references name)."""
         self.root = root
         self.port = free_port()
         self.sidecar_port = free_port()
@@ -67,7 +71,7 @@ class Gateway:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         config = {
             "server": {"host": "127.0.0.1", "port": self.port, "run_dir": str(root / "run"), "worker_processes": "1"},
-            "sidecar": {"port": self.sidecar_port, "auth_timeout": 1.0},
+            "sidecar": {"port": self.sidecar_port, "auth_timeout": 2.0},
             "allowlist": {"path": str(self.allowlist), "reload_interval": 0.2},
             "stats": {"path": str(self.stats_path), "flush_interval": 0.1},
             "providers": {name: {"upstream": upstream_url} for name in PROVIDER_NAMES},
@@ -75,12 +79,14 @@ class Gateway:
         for section, values in (settings or {}).items():
             config.setdefault(section, {}).update(values)
         self.config_path.write_text(yaml.safe_dump(config))
+        self.tls_port: int | None = config["server"].get("tls_port")
         self.env = {**os.environ, "LMGATE_CONFIG": str(self.config_path), "LMGATE_LOG_LEVEL": "INFO"}
         self.env = {
             k: v
             for k, v in self.env.items()
             if not k.startswith("LMGATE_") or k in ("LMGATE_CONFIG", "LMGATE_LOG_LEVEL")
         }
+        self.env.update(env or {})
         self.sidecar: subprocess.Popen | None = None
         self.nginx: subprocess.Popen | None = None
 
@@ -141,6 +147,13 @@ class Gateway:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def https_url(self) -> str:
+        """The TLS listener (``server.tls_port``), by the name the test certificates are made for."""
+        if self.tls_port is None:
+            raise AssertionError("this gateway has no server.tls_port")
+        return f"https://localhost:{self.tls_port}"
 
     def _get(self, path: str) -> int:
         try:

@@ -9,7 +9,8 @@ apart), InvokeModel as an Anthropic Messages body with the token-count headers.
 
 Knobs (reset by ``clear``): ``chunk_delay``, ``cache_read`` / ``cache_write``
 (cached prompt tokens to report). A model id ``stream-N`` answers N text chunks;
-``fail-NNN`` answers status NNN with Bedrock's error JSON.
+``fail-NNN`` answers status NNN with Bedrock's error JSON. ``accounts`` holds more
+access key id -> secret pairs the fake accepts (several AWS accounts, one endpoint).
 """
 
 from __future__ import annotations
@@ -70,9 +71,11 @@ class FakeBedrock:
         secret_access_key: str = "fake/bedrock+secret/key0000000000000000",
         region: str = "us-east-1",
         session_token: str | None = None,
+        accounts: dict[str, str] | None = None,
     ) -> None:
         self.access_key_id = access_key_id
         self.secret_access_key = secret_access_key
+        self.accounts = dict(accounts or {})
         self.region = region
         self.session_token = session_token
         self.received: list[Received] = []
@@ -157,7 +160,8 @@ class FakeBedrock:
             return self._error(400, "IncompleteSignatureException", "Authorization header is malformed", CORAL_NS)
         scope, signed, signature = m.group(1).split("/"), m.group(2).split(";"), m.group(3)
         token = request.headers.get("X-Amz-Security-Token")
-        if len(scope) != 5 or scope[0] != self.access_key_id or token != self.session_token:
+        secrets = {**self.accounts, self.access_key_id: self.secret_access_key}
+        if len(scope) != 5 or scope[0] not in secrets or token != self.session_token:
             return self._error(
                 403, "UnrecognizedClientException", "The security token included in the request is invalid.", CORAL_NS
             )
@@ -178,7 +182,7 @@ class FakeBedrock:
             headers={name: request.headers.get(name, "") for name in signed},
         )
         aws_request.context["timestamp"] = amz_date
-        signer = SigV4Auth(Credentials(self.access_key_id, self.secret_access_key, token), "bedrock", self.region)
+        signer = SigV4Auth(Credentials(scope[0], secrets[scope[0]], token), "bedrock", self.region)
         to_sign = signer.headers_to_sign(aws_request)
         canonical = signer.canonical_request(aws_request)
         expected = signer.signature(signer.string_to_sign(aws_request, canonical), aws_request)

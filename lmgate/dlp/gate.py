@@ -1,0 +1,88 @@
+"""DLP in the /auth path: which mode applies to a key, scanning, and the verdict for the handler.
+
+presidio and its worker processes cost memory and seconds to start, so the
+scanner starts only once some key can need it (global mode on, or a ``dlp``
+cell in the allow-list), in the background; a request that needs it meanwhile
+waits at most ``max_scan_ms`` and otherwise gets the unscanned verdict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from lmgate.allowlist import AllowList, KeyEntry
+from lmgate.config import DlpConfig
+from lmgate.dlp.settings import effective_mode
+from lmgate.errors import Forbidden
+
+log = logging.getLogger("lmgate.dlp")
+
+
+class DlpBlocked(Forbidden):
+    error_type = "dlp_blocked"
+
+    def __init__(self, message: str, dlp: dict) -> None:
+        super().__init__(message)
+        self.dlp = dlp  # entity types and counts for the stats line, never values
+
+
+class DlpGate:
+    def __init__(self, cfg: DlpConfig) -> None:
+        self.cfg = cfg
+        self._scanner = None
+        self._starting: asyncio.Task | None = None
+
+    def mode_for(self, entry: KeyEntry) -> str:
+        return effective_mode(self.cfg.mode, entry.extra.get("dlp"))
+
+    def needed_by(self, allowlist: AllowList) -> bool:
+        return self.cfg.mode != "off" or any(self.mode_for(e) != "off" for e in allowlist.by_hash.values())
+
+    def ensure_started(self, allowlist: AllowList) -> None:
+        """Start the scanner in the background once some key can use it (call after each allow-list load)."""
+        if self._starting is None and self.needed_by(allowlist):
+            from lmgate.dlp.scanner import DlpScanner  # presidio is imported only when DLP is used
+
+            self._scanner = DlpScanner(self.cfg)
+            self._starting = asyncio.create_task(self._scanner.start())
+            self._starting.add_done_callback(_log_start)
+
+    async def check(
+        self, kind: str, entry: KeyEntry, body: bytes, doc: dict | None
+    ) -> tuple[dict | None, bytes | None]:
+        """Scan per the key's mode: (stats fields or None when off, redacted body or None); DlpBlocked to refuse."""
+        mode = self.mode_for(entry)
+        if mode == "off":
+            return None, None
+        from lmgate.dlp.scanner import SCANNER_ERROR, DlpResult
+        from lmgate.dlp.verdict import decide, stats_fields
+
+        if self._starting is None or self._scanner is None:  # the allow-list changed since the last check
+            raise RuntimeError("DLP scanner not started: call ensure_started after loading the allow-list")
+        try:
+            await asyncio.wait_for(asyncio.shield(self._starting), self.cfg.max_scan_ms / 1000)
+            result = await self._scanner.scan(kind, body, doc, mode)
+        except Exception as e:  # not started in time, or it failed to start: the unscanned verdict
+            log.error("DLP scanner unavailable (%s); applying the unscanned-prompt verdict", type(e).__name__)
+            result = DlpResult(skipped=True, skip_reason=SCANNER_ERROR, skip_action=self.cfg.oversize_action(mode))
+        verdict = decide(mode, result)
+        fields = stats_fields(mode, result, verdict)
+        if verdict.action == "block":
+            raise DlpBlocked(verdict.message or "lmgate: request blocked by data-loss prevention", dlp=fields)
+        return fields, verdict.body if verdict.action == "redact" else None
+
+    async def close(self) -> None:
+        if self._starting is not None:
+            self._starting.cancel()
+        if self._scanner is not None:
+            await self._scanner.close()
+
+
+def _log_start(task: asyncio.Task) -> None:
+    if task.cancelled():
+        return
+    if task.exception() is not None:
+        log.error("DLP scanner failed to start: %s", task.exception())
+    else:
+        log.info("DLP scanner ready")

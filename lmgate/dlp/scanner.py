@@ -1,0 +1,125 @@
+"""Scanning one request's prompt: which fields, where (inline or a worker), within which budget.
+
+The result holds entity types and counts, never the values found, so it is safe
+to log, to put on the stats line and to name in an error message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from lmgate.config import DlpConfig
+from lmgate.dlp.analyzer import Detector, Finding
+from lmgate.dlp.fields import prompt_texts
+from lmgate.dlp.pool import ScanPool, ScanTimeout, find_all
+from lmgate.dlp.redact import merge, redact_text
+from lmgate.dlp.spans import SpanError, replace_strings
+from lmgate.providers.base import JsonPath
+
+log = logging.getLogger("lmgate.dlp")
+
+# why a prompt was not scanned (DlpResult.skip_reason)
+TOO_LARGE = "too_large"  # more text than max_scan_bytes
+TIMEOUT = "timeout"  # not done within max_scan_ms
+NOT_JSON = "not_json"  # a body we cannot read the prompt from
+SCANNER_ERROR = "scanner_error"  # the scanner failed (a worker died)
+
+
+@dataclass(slots=True)
+class DlpResult:
+    #: entity type -> how many findings (at or above the score threshold, configured types only)
+    findings: dict[str, int] = field(default_factory=dict)
+    #: the prompt was not (fully) scanned; ``skip_action`` says what the config wants then
+    skipped: bool = False
+    skip_reason: str | None = None
+    skip_action: str | None = None  # "block" | "allow"
+    #: redact mode with findings: the body to send instead (None: nothing to redact, or it could not be done)
+    redacted_body: bytes | None = field(default=None, repr=False)
+    text_bytes: int = 0
+    scan_ms: float = 0.0
+    #: limit that a skip hit, for the message (bytes or ms)
+    limit: int | None = None
+
+    @property
+    def blocked_types(self) -> list[str]:
+        """The entity types found, sorted: what a block message names."""
+        return sorted(self.findings)
+
+
+class DlpScanner:
+    """Started once per sidecar process; ``scan`` is safe to call concurrently."""
+
+    def __init__(self, cfg: DlpConfig) -> None:
+        self.cfg = cfg
+        self._pool = ScanPool(cfg) if cfg.workers > 0 else None
+        self._inline: Detector | None = None
+
+    async def start(self) -> None:
+        """Build the inline detector and warm up the workers; DlpModelMissing if the spaCy model is absent."""
+        if self._pool is None or self.cfg.inline_max_bytes > 0:
+            self._inline = await asyncio.to_thread(self._build_inline)
+        if self._pool is not None:
+            await self._pool.start()
+
+    def _build_inline(self) -> Detector:
+        detector = Detector(self.cfg)
+        detector.warm_up()
+        return detector
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+
+    async def scan(self, provider_kind: str, body: bytes, doc: dict | None, mode: str) -> DlpResult:
+        """Scan the prompt of one request in ``mode`` (off, log, block, redact)."""
+        if mode == "off":
+            return DlpResult()
+        if doc is None:
+            if not body.strip():
+                return DlpResult()
+            return self._skipped(mode, NOT_JSON)
+        fields = prompt_texts(provider_kind, doc)
+        size = sum(len(text.encode()) for _, text in fields)
+        if size > self.cfg.max_scan_bytes:
+            return self._skipped(mode, TOO_LARGE, size, self.cfg.max_scan_bytes)
+        started = time.monotonic()
+        try:
+            per_field = await self._find_all([text for _, text in fields], size)
+        except ScanTimeout:
+            return self._skipped(mode, TIMEOUT, size, self.cfg.max_scan_ms)
+        except Exception as err:  # a dead worker must not let a prompt through unscanned in block mode
+            log.error("dlp: scan failed: %s", type(err).__name__)
+            return self._skipped(mode, SCANNER_ERROR, size)
+        result = DlpResult(text_bytes=size, scan_ms=(time.monotonic() - started) * 1000)
+        merged = {path: merge(found) for (path, _), found in zip(fields, per_field, strict=True) if found}
+        result.findings = dict(Counter(f.entity for found in merged.values() for f in found))
+        if mode == "redact" and merged:
+            result.redacted_body = self._redact(body, dict(fields), merged)
+        return result
+
+    async def _find_all(self, texts: list[str], size: int) -> list[list[Finding]]:
+        budget_s = self.cfg.max_scan_ms / 1000
+        if self._pool is None or (self._inline is not None and size <= self.cfg.inline_max_bytes):
+            assert self._inline is not None, "DlpScanner.start() was not awaited"
+            found = find_all(self._inline, texts, budget_s)
+            if found is None:
+                raise ScanTimeout
+            return found
+        return await self._pool.find_all(texts, budget_s)
+
+    def _redact(self, body: bytes, texts: dict[JsonPath, str], merged: dict[JsonPath, list[Finding]]) -> bytes | None:
+        new_values = {path: redact_text(texts[path], found, self.cfg.placeholder) for path, found in merged.items()}
+        try:
+            return replace_strings(body, new_values)
+        except SpanError as err:  # the message names positions and counts, never content
+            log.warning("dlp: cannot redact this body: %s", err)
+            return None
+
+    def _skipped(self, mode: str, reason: str, size: int = 0, limit: int | None = None) -> DlpResult:
+        return DlpResult(
+            skipped=True, skip_reason=reason, skip_action=self.cfg.oversize_action(mode), text_bytes=size, limit=limit
+        )

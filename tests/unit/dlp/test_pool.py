@@ -1,0 +1,89 @@
+"""Scans in worker processes: same answers as inline, a free event loop, budgets, and a dead worker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import AsyncIterator
+
+import orjson
+import pytest
+import pytest_asyncio
+
+from lmgate.config import DlpConfig
+from lmgate.dlp.scanner import SCANNER_ERROR, TIMEOUT, DlpScanner
+from lmgate.dlp.verdict import decide
+from tests.unit.dlp import samples as s
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+PROSE = "The quarterly report shows growth in several regions and we should discuss the plan next week. "
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def pooled() -> AsyncIterator[DlpScanner]:
+    scanner = DlpScanner(DlpConfig(workers=1, inline_max_bytes=0))
+    await scanner.start()
+    yield scanner
+    await scanner.close()
+
+
+def chat(text: str) -> tuple[bytes, dict]:
+    doc = {"model": "gpt-4o", "messages": [{"role": "user", "content": text}]}
+    return orjson.dumps(doc), doc
+
+
+async def test_pool_finds_and_redacts_like_inline(pooled):
+    raw, doc = chat(f"mail {s.EMAIL}, key {s.OPENAI_PROJECT}")
+    result = await pooled.scan("openai", raw, doc, "redact")
+    assert result.findings == {"EMAIL_ADDRESS": 1, "OPENAI_API_KEY": 1}
+    content = orjson.loads(decide("redact", result).body)["messages"][0]["content"]
+    assert content == "mail <EMAIL_ADDRESS>, key <OPENAI_API_KEY>"
+
+
+async def test_event_loop_stays_responsive_during_a_100kb_scan(pooled):
+    raw, doc = chat((PROSE * 1100)[:100_000] + f" {s.EMAIL}")
+    lag = 0.0
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal lag
+        while not done.is_set():
+            before = time.monotonic()
+            await asyncio.sleep(0.005)
+            lag = max(lag, time.monotonic() - before - 0.005)
+
+    tick = asyncio.create_task(ticker())
+    started = time.monotonic()
+    result = await pooled.scan("openai", raw, doc, "block")
+    took = time.monotonic() - started
+    done.set()
+    await tick
+    assert result.findings == {"EMAIL_ADDRESS": 1}
+    assert lag < 0.1 and lag < took / 2, f"loop lag {lag * 1000:.1f} ms during a {took * 1000:.0f} ms scan"
+
+
+async def test_queueing_counts_against_the_time_budget(pooled):
+    raw, doc = chat((PROSE * 1100)[:100_000])
+    budget, pooled.cfg.max_scan_ms = pooled.cfg.max_scan_ms, 20
+    try:
+        result = await pooled.scan("openai", raw, doc, "block")
+    finally:
+        pooled.cfg.max_scan_ms = budget
+    assert result.skip_reason == TIMEOUT and decide("block", result).action == "block"
+    await asyncio.sleep(0.5)  # let the worker finish the abandoned scan
+
+
+async def test_a_dead_worker_fails_closed_then_the_pool_recovers(pooled):
+    raw, doc = chat(f"mail {s.EMAIL}")
+    for pid in list(pooled._pool._executor._processes):
+        os.kill(pid, signal.SIGKILL)
+    await asyncio.sleep(0.2)
+    result = await pooled.scan("openai", raw, doc, "block")
+    assert result.skip_reason == SCANNER_ERROR and decide("block", result).action == "block"
+    deadline = time.monotonic() + 60
+    while (result := await pooled.scan("openai", raw, doc, "block")).skipped and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)  # requests fail closed while the new pool starts
+    assert result.findings == {"EMAIL_ADDRESS": 1}
