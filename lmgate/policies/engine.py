@@ -50,6 +50,7 @@ COUNTED: tuple[Policy, ...] = (BUDGETS, PARALLELS, RATE_LIMITS)
 PLAN_CACHE_SIZE = 100_000
 RULE_POLICY: dict[str, Policy] = {BUDGET: BUDGETS, PARALLEL: PARALLELS, RPM: RATE_LIMITS, TPM: RATE_LIMITS}
 ALLOWED = Decision(True)
+SEED_GRACE = 5.0  # seconds a finished seed stays shared
 ERROR_LOG_INTERVAL = 1.0  # seconds between store-error log lines: loud, but not one per request
 
 
@@ -179,9 +180,12 @@ class PolicyEngine:
         await asyncio.shield(task)  # a cancelled request must not cancel the others' seed
 
     def _seed_done(self, ident: tuple[str, str], task: asyncio.Future[None]) -> None:
-        self._seeding.pop(ident, None)
-        if not task.cancelled():
-            task.exception()  # retrieved here too: every waiter may have gone
+        if task.cancelled() or task.exception() is not None:  # retrieved here too: every waiter may have gone
+            self._seeding.pop(ident, None)
+            return
+        # Kept a little longer: a request whose store call crossed the seed still sees the counter cold
+        # and must not query the rollups again.
+        asyncio.get_running_loop().call_later(SEED_GRACE, self._seeding.pop, ident, None)
 
     async def _load_seed(self, scope: str, period: Period, now: float) -> None:
         usd = 0.0
