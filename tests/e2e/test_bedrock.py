@@ -20,7 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.e2e.certs import make_ca_and_cert
-from tests.e2e.harness import Gateway, allowlist_csv, free_port
+from tests.e2e.harness import Gateway, allowlist_csv, free_port, wait_for
 from tests.e2e.test_accounting import PRICES, expected_cost, tokens
 from tests.fakes.bedrock import BAD_SIGNATURE, FakeBedrock
 
@@ -453,3 +453,21 @@ def test_no_secret_or_whole_key_reaches_the_stats_or_the_logs(s, bedrock, monkey
         assert secret not in stats + logs
     for akid in (ENV_AKID, FILE_AKID):  # keys appear masked on the stats lines
         assert akid not in stats and masked(akid) in stats
+
+
+def test_dlp_redacts_converse_text_and_the_gateway_signs_the_redacted_bytes(s, bedrock):
+    akid = "AKIALMGATEDLPREDACT1"
+    s.gw.write_allowlist([*s.rows, ("redacting", akid, "team-a", {"client_secret": ENV_REF, "dlp": "redact"})])
+    wait_for(lambda: "DLP scanner ready" in s.gw.sidecar_log(), timeout=60, what="the DLP scanner to start")
+    client = sigv4_client(s.gw.url, akid, ENV_SECRET)
+    client.converse(
+        modelId=MODEL,
+        system=[{"text": "Reply to jane.doe@example.com"}],
+        messages=[{"role": "user", "content": [{"text": "my card is 4111 1111 1111 1111"}]}],
+    )
+    # the fake accepted the gateway's signature: it covers the redacted body, not the client's
+    sent = json.loads(bedrock.received[-1].body)
+    assert sent["system"] == [{"text": "Reply to <EMAIL_ADDRESS>"}]
+    assert sent["messages"][0]["content"] == [{"text": "my card is <CREDIT_CARD>"}]
+    line = s.gw.next_stats()[0]
+    assert line["status"] == 200 and line["dlp"]["findings"] == {"CREDIT_CARD": 1, "EMAIL_ADDRESS": 1}
