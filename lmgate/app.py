@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from lmgate import fastpath
 from lmgate.app_keys import GATEWAY
 from lmgate.config import Config
 from lmgate.gateway import Gateway
-from lmgate.routes import setup_routes
+from lmgate.routes import FAST_ROUTES, setup_routes
 
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
@@ -20,7 +21,9 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     gw.dlp.ensure_started(gw.allowlist.current)
     gw.allowlist.on_change = gw.dlp.ensure_started
     tasks = [asyncio.create_task(gw.allowlist.run()), asyncio.create_task(gw.writer.run())]
+    fast = await fastpath.serve(gw, gw.config.sidecar.host, gw.config.sidecar.fast_port, FAST_ROUTES)
     yield
+    fast.close()
     for task in tasks:
         task.cancel()
     for task in tasks:

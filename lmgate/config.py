@@ -64,7 +64,8 @@ class ServerConfig(_Section):
 
 class SidecarConfig(_Section):
     host: str = "127.0.0.1"
-    port: int = Field(8081, ge=1, le=65535)
+    port: int = Field(8081, ge=1, le=65535, description="the gateway's own API: /healthz, /lmgate/v1/usage")
+    fast_port: int = Field(8082, ge=1, le=65535, description="the per-request endpoints nginx calls: /auth, /stats")
     auth_timeout: float = Field(2.0, gt=0, description="seconds nginx waits for /auth before failing closed (503)")
 
 

@@ -6,8 +6,9 @@ the stats post, so the sidecar needs no per-request state between the two.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode
 
 import orjson
 
@@ -27,40 +28,40 @@ class Handoff:
     dlp: dict | None = None  # DLP mode, action, findings (types and counts), for the stats line
 
     def encode(self) -> str:
-        fields = {
-            "k": self.key_id or "",
-            "o": self.owner or "",
-            "m": self.masked_key or "",
-            "model": self.model or "",
-            "s": "1" if self.stream else "",
-            "e": self.endpoint,
-            "l": self.lease or "",
-            "pe": "" if self.prompt_estimate is None else str(self.prompt_estimate),
-            "d": orjson.dumps(self.dlp).decode() if self.dlp else "",
-        }
-        return urlencode({k: v for k, v in fields.items() if v})
+        """One ASCII header value: base64 of a JSON array (both in C; urlencode was 14% of the sidecar)."""
+        fields = [
+            self.key_id,
+            self.owner,
+            self.masked_key,
+            self.model,
+            self.stream,
+            self.endpoint,
+            self.lease,
+            self.prompt_estimate,
+            self.dlp,
+        ]
+        return base64.b64encode(orjson.dumps(fields)).decode()
 
     @classmethod
     def decode(cls, value: str) -> Handoff:
-        d = dict(parse_qsl(value))
+        """The handoff of ``value``; an empty or damaged one gives an empty handoff (the line is still written)."""
+        try:
+            fields = orjson.loads(base64.b64decode(value, validate=True))
+            key_id, owner, masked, model, stream, endpoint, lease, estimate, dlp = fields
+        except (ValueError, TypeError, binascii.Error):
+            return cls()
         return cls(
-            key_id=d.get("k"),
-            owner=d.get("o"),
-            masked_key=d.get("m"),
-            model=d.get("model"),
-            stream=d.get("s") == "1",
-            endpoint=d.get("e", ""),
-            lease=d.get("l"),
-            prompt_estimate=int(d["pe"]) if d.get("pe", "").isdigit() else None,
-            dlp=_json_object(d.get("d")),
+            key_id=_str(key_id),
+            owner=_str(owner),
+            masked_key=_str(masked),
+            model=_str(model),
+            stream=stream is True,
+            endpoint=endpoint if isinstance(endpoint, str) else "",
+            lease=_str(lease),
+            prompt_estimate=estimate if isinstance(estimate, int) and not isinstance(estimate, bool) else None,
+            dlp=dlp if isinstance(dlp, dict) else None,
         )
 
 
-def _json_object(text: str | None) -> dict | None:
-    if not text:
-        return None
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None

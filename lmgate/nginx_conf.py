@@ -146,6 +146,7 @@ def render_nginx_conf(config: Config, njs_module: str | None = None) -> str:
         max_body=int(config.server.max_body_size),
         capture_max=int(config.stats.capture_max_bytes),
         sidecar_addr=f"{config.sidecar.host}:{config.sidecar.port}",
+        sidecar_fast_addr=f"{config.sidecar.host}:{config.sidecar.fast_port}",
         auth_timeout=f"{int(config.sidecar.auth_timeout * 1000)}ms",
         upstream_timeout=f"{int(config.server.upstream_timeout)}s",
         ca_file=config.server.ca_file,

@@ -1,15 +1,15 @@
-"""The sidecar's route table."""
+"""The sidecar's route tables: the per-request fast path (unix socket) and the gateway's own API (aiohttp)."""
 
 from aiohttp import web
 
-from lmgate.handlers.auth import auth, body
+from lmgate.fastpath import Handler
+from lmgate.handlers.auth import auth, replacement_body
 from lmgate.handlers.stats import healthz, stats
 from lmgate.handlers.usage import usage
 
+FAST_ROUTES: dict[bytes, Handler] = {b"/auth": auth, b"/stats": stats, b"/body": replacement_body}
+
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/auth", auth)
-    app.router.add_post("/stats", stats)
-    app.router.add_get("/body", body)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/lmgate/v1/usage", usage)

@@ -13,12 +13,12 @@ import logging
 import time
 
 import orjson
-from aiohttp import web
+from multidict import CIMultiDict
 
 from lmgate.allowlist import KeyEntry
-from lmgate.app_keys import GATEWAY
 from lmgate.dlp.gate import DlpBlocked
 from lmgate.errors import GateError, Unauthorized, render
+from lmgate.fastpath import Reply
 from lmgate.gateway import Gateway, Route
 from lmgate.handoff import CTX_HEADER, Handoff
 from lmgate.keys import mask_key
@@ -37,23 +37,21 @@ BIG_BODY = 256 * 1024  # parse larger JSON bodies off the event loop
 READ_ONLY_METHODS = frozenset(("GET", "HEAD"))
 
 
-async def auth(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
-    route = gw.routes.get(request.headers.get("X-Lmgate-Provider", ""))
+async def auth(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, str]) -> Reply:
+    route = gw.routes.get(headers.get("X-Lmgate-Provider", ""))
     if route is None:  # nginx and sidecar rendered from different configs
-        log.error("auth asked for unknown provider %r", request.headers.get("X-Lmgate-Provider"))
-        return web.Response(status=500, text="unknown provider")
-    raw_uri = request.headers.get("X-Lmgate-Uri", "")
+        log.error("auth asked for unknown provider %r", headers.get("X-Lmgate-Provider"))
+        return 500, {}, b"unknown provider"
+    raw_uri = headers.get("X-Lmgate-Uri", "")
     upstream_uri = raw_uri[len(route.config.prefix) :]
     path, _, query = upstream_uri.partition("?")
-    method = request.headers.get("X-Lmgate-Method", "POST")
-    cred = route.api.client_credential(request.headers, query)
+    method = headers.get("X-Lmgate-Method", "POST")
+    cred = route.api.client_credential(headers, query)
     handoff = Handoff(masked_key=mask_key(cred.key if cred else None), endpoint=path)
     try:
         entry = _authenticate(gw, route, cred)
         handoff.key_id, handoff.owner = entry.id, entry.owner
-        body = await request.read()
-        _check_signature(gw, route, request, cred, entry, raw_uri, body)
+        _check_signature(gw, route, headers, cred, entry, raw_uri, body)
         doc = await _json_body(body)
         handoff.model = route.api.model_from_request(path, doc)
         handoff.stream = route.api.stream_requested(path, doc)
@@ -66,7 +64,7 @@ async def auth(request: web.Request) -> web.Response:
                 now=time.time(),
                 key_limits=entry.limits,
                 owner_limits=gw.policies.owner_limits(entry.owner),
-                request_id=request.headers.get("X-Lmgate-Request-Id", ""),
+                request_id=headers.get("X-Lmgate-Request-Id", ""),
                 read_only=method in READ_ONLY_METHODS,
             )
         )
@@ -78,10 +76,10 @@ async def auth(request: web.Request) -> web.Response:
                 handoff.prompt_estimate = await _prompt_tokens(route, doc, len(body))
             handoff.dlp, redacted = await gw.dlp.check(route.config.kind, entry, body, doc)
             forwarded = body if redacted is None else redacted
-            view = RequestView(method, forwarded, request.headers)
+            view = RequestView(method, forwarded, headers)
             rewrite = await gw.upstream.rewrite(route.name, route.config, entry, upstream_uri, view)
             if redacted is not None:  # a pass-through key keeps its own headers on the rewrite path
-                rewrite = rewrite or with_client_keys(UpstreamRewrite(), request.headers)
+                rewrite = rewrite or with_client_keys(UpstreamRewrite(), headers)
                 rewrite.body = redacted
         except GateError:
             if decision.lease_id:  # refused after the policies counted it: give the slot back
@@ -90,12 +88,12 @@ async def auth(request: web.Request) -> web.Response:
     except GateError as err:
         if isinstance(err, DlpBlocked):
             handoff.dlp = err.dlp
-        return _refuse(gw, route, request, handoff, err)
+        return _refuse(gw, route, headers, handoff, err)
     return allow_response(gw, handoff, rewrite)
 
 
 def _check_signature(
-    gw: Gateway, route: Route, request: web.Request, cred: ClientCredential, entry: KeyEntry, raw_uri: str, body: bytes
+    gw: Gateway, route: Route, headers: CIMultiDict, cred: ClientCredential, entry: KeyEntry, raw_uri: str, body: bytes
 ) -> None:
     """A SigV4 request must be signed with the secret issued for its key id; that key id may sign only."""
     issued = "client_secret" in entry.extra
@@ -107,19 +105,19 @@ def _check_signature(
         raise Unauthorized("lmgate: this key is not a SigV4 access key; send it as a bearer token")
     try:
         verify_client_signature(
-            request.headers.get("X-Lmgate-Method", "POST"),
+            headers.get("X-Lmgate-Method", "POST"),
             raw_uri,
-            request.headers,
+            headers,
             body,
             lambda _key_id: gw.upstream.client_secret(entry),
             time.time(),
-            host=request.headers.get("X-Lmgate-Host"),
+            host=headers.get("X-Lmgate-Host"),
         )
     except SignatureError as e:
         raise Unauthorized(e.message, headers=route.api.error_headers(ErrorKind.AUTHENTICATION, e.code)) from None
 
 
-def allow_response(gw: Gateway, handoff: Handoff, rewrite: UpstreamRewrite | None) -> web.Response:
+def allow_response(gw: Gateway, handoff: Handoff, rewrite: UpstreamRewrite | None) -> Reply:
     """204 + the handoff; with a rewrite, the replacement headers, URI and body for nginx to use."""
     headers = {VERDICT_HEADER: "allow", CTX_HEADER: handoff.encode()}
     if rewrite is not None:
@@ -130,15 +128,15 @@ def allow_response(gw: Gateway, handoff: Handoff, rewrite: UpstreamRewrite | Non
             headers["X-Lmgate-Upstream-Uri"] = rewrite.uri
         if rewrite.body is not None:
             headers["X-Lmgate-Body"] = gw.bodies.put(rewrite.body)
-    return web.Response(status=204, headers=headers)
+    return 204, headers, b""
 
 
-async def body(request: web.Request) -> web.Response:
+async def replacement_body(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, str]) -> Reply:
     """GET /body?id=…: a replacement body, handed out once."""
-    data = request.app[GATEWAY].bodies.take(request.query.get("id", ""))
+    data = gw.bodies.take(args.get("id", ""))
     if data is None:
-        return web.Response(status=404, text="no such body (expired or already taken)")
-    return web.Response(body=data, content_type="application/octet-stream")
+        return 404, {}, b"no such body (expired or already taken)"
+    return 200, {"Content-Type": "application/octet-stream"}, data
 
 
 def _authenticate(gw: Gateway, route: Route, cred: ClientCredential | None) -> KeyEntry:
@@ -176,18 +174,18 @@ async def _json_body(body: bytes) -> dict | None:
     return doc if isinstance(doc, dict) else None
 
 
-def _refuse(gw: Gateway, route: Route, request: web.Request, handoff: Handoff, err: GateError) -> web.Response:
-    status = route.api.error_status(err.kind, err.status)  # the stats line records the status the client got
+def _refuse(gw: Gateway, route: Route, headers: CIMultiDict, handoff: Handoff, err: GateError) -> Reply:
+    status = route.api.error_status(err.kind, err.status)
     gw.writer.write(
         refusal_record(
             route=route.name,
             handoff=handoff,
             status=status,
             error_type=err.error_type,
-            request_id=request.headers.get("X-Lmgate-Request-Id", ""),
+            request_id=headers.get("X-Lmgate-Request-Id", ""),
             now=time.time(),
         )
     )
-    headers = {VERDICT_HEADER: "deny", "Content-Type": "application/json", **route.api.error_headers(err.kind)}
-    headers.update(err.headers)
-    return web.Response(status=status, body=render(route.api, err), headers=headers)
+    answer = {VERDICT_HEADER: "deny", "Content-Type": "application/json", **route.api.error_headers(err.kind)}
+    answer.update(err.headers)
+    return status, answer, render(route.api, err)

@@ -10,38 +10,41 @@ import logging
 import time
 
 from aiohttp import web
+from multidict import CIMultiDict
 
-from lmgate.app_keys import GATEWAY
+from lmgate.fastpath import Reply
+from lmgate.gateway import Gateway
 from lmgate.handoff import CTX_HEADER, Handoff
 from lmgate.stats.build import Exchange, exchange_record, refusal_record
 
 log = logging.getLogger("lmgate.stats")
+NO_CONTENT: Reply = (204, {}, b"")
 
 
-async def stats(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
-    body = await request.read()
+async def stats(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, str]) -> Reply:
     try:
-        ex = Exchange.from_headers(request.headers)
+        ex = Exchange.from_headers(headers)
         route = gw.routes[ex.provider]
         record = exchange_record(ex, route.api, body, gw.prices)
+        lease = ex.handoff.lease
     except Exception:  # a line must be written whatever the parser thinks of this body
-        log.exception("stats: could not read usage of request %s", request.headers.get("X-Lmgate-Request-Id"))
+        log.exception("stats: could not read usage of request %s", headers.get("X-Lmgate-Request-Id"))
+        handoff = Handoff.decode(headers.get(CTX_HEADER, ""))
         record = refusal_record(
-            route=request.headers.get("X-Lmgate-Provider", ""),
-            handoff=Handoff.decode(request.headers.get("X-Lmgate-Ctx", "")),
-            status=int(request.headers.get("X-Lmgate-Status", "0") or 0),
+            route=headers.get("X-Lmgate-Provider", ""),
+            handoff=handoff,
+            status=int(headers.get("X-Lmgate-Status", "0") or 0),
             error_type="stats_error",
-            request_id=request.headers.get("X-Lmgate-Request-Id", ""),
+            request_id=headers.get("X-Lmgate-Request-Id", ""),
             now=time.time(),
         )
+        lease = handoff.lease
     gw.writer.write(record)
-    lease = request.headers.get(CTX_HEADER) and Handoff.decode(request.headers[CTX_HEADER]).lease
     if lease and record.key_id:
         # tokens into tpm, cost into budgets, and the max_parallel slot back (also after a disconnect)
         tokens = (record.input_tokens or 0) + (record.output_tokens or 0)
         await gw.policies.record_usage(record.key_id, record.owner, tokens, record.cost_usd, time.time(), lease)
-    return web.Response(status=204)
+    return NO_CONTENT
 
 
 async def healthz(request: web.Request) -> web.Response:

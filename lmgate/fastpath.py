@@ -1,0 +1,112 @@
+"""The per-request endpoints nginx calls (/auth, /body, /stats) on a lean HTTP/1.1 server of their own.
+
+Every proxied request costs one /auth and one /stats round trip, so their HTTP
+layer is the sidecar's floor: aiohttp's request machinery measured ~140 µs per
+call (docs/performance.md), a bare asyncio protocol on uvloop with httptools'
+C parser a fraction of that. Only nginx talks to this server: one request at a
+time per keep-alive connection, bodies with Content-Length. The gateway's own
+API (/healthz, /lmgate/v1/usage) stays on aiohttp's TCP port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from urllib.parse import parse_qsl
+
+import httptools
+from multidict import CIMultiDict
+
+from lmgate.gateway import Gateway
+
+log = logging.getLogger("lmgate.fastpath")
+
+Reply = tuple[int, dict[str, str], bytes]
+Handler = Callable[[Gateway, CIMultiDict, bytes, dict[str, str]], Awaitable[Reply]]
+_REASONS = {s.value: s.phrase for s in HTTPStatus}
+_NOT_FOUND: Reply = (404, {}, b"not found")
+
+
+class _Protocol(asyncio.Protocol):
+    """One nginx keep-alive connection: parse with httptools, answer each request in turn."""
+
+    def __init__(self, gw: Gateway, routes: dict[bytes, Handler]) -> None:
+        self.gw, self.routes = gw, routes
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.pending: asyncio.Task | None = None  # the answer being made; the next one waits for it
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as e:
+            log.error("fastpath: bad request from nginx: %s", e)
+            self._write((400, {}, b"bad request"), keep_alive=False)
+
+    # httptools callbacks
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.raw_headers: list[tuple[str, str]] = []
+        self.chunks: list[bytes] = []
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.raw_headers.append((name.decode("latin-1"), value.decode("utf-8", "surrogateescape")))
+
+    def on_body(self, body: bytes) -> None:
+        self.chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        path, _, query = self.url.partition(b"?")
+        handler = self.routes.get(path)
+        keep_alive = self.parser.should_keep_alive()
+        request = (CIMultiDict(self.raw_headers), b"".join(self.chunks), query)
+        self.pending = asyncio.ensure_future(self._answer(handler, request, keep_alive, self.pending))
+
+    async def _answer(
+        self, handler: Handler | None, request: tuple[CIMultiDict, bytes, bytes], keep_alive: bool, before
+    ) -> None:
+        if before is not None:  # answers go out in request order
+            await before
+        headers, body, query = request
+        if handler is None:
+            reply = _NOT_FOUND
+        else:
+            args = dict(parse_qsl(query.decode("latin-1"))) if query else {}
+            try:
+                reply = await handler(self.gw, headers, body, args)
+            except Exception:  # no verdict header: nginx fails closed for /auth
+                log.exception("fastpath: %s failed", self.url.decode("latin-1"))
+                reply = (500, {}, b"internal error")
+        self._write(reply, keep_alive)
+
+    def _write(self, reply: Reply, keep_alive: bool) -> None:
+        if self.transport is None:
+            return
+        status, headers, body = reply
+        lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\nContent-Length: {len(body)}\r\n"]
+        for name, value in headers.items():
+            if "\r" in value or "\n" in value:  # a header can never smuggle another
+                raise ValueError(f"header {name} has a line break")
+            lines.append(f"{name}: {value}\r\n")
+        if not keep_alive:
+            lines.append("Connection: close\r\n")
+        lines.append("\r\n")
+        self.transport.write("".join(lines).encode("utf-8", "surrogateescape") + body)
+        if not keep_alive:
+            self.transport.close()
+
+
+async def serve(gw: Gateway, host: str, port: int, routes: dict[bytes, Handler]) -> asyncio.AbstractServer:
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(lambda: _Protocol(gw, routes), host, port, backlog=1024, reuse_address=True)
