@@ -57,7 +57,7 @@ class Exchange:
             provider=h.get("X-Lmgate-Provider", ""),
             request_id=h.get("X-Lmgate-Request-Id", ""),
             handoff=Handoff.decode(h.get(CTX_HEADER, "")),
-            status=_int(h.get("X-Lmgate-Status")),
+            status=_status(h.get("X-Lmgate-Status"), h.get("X-Lmgate-Completion") == "OK"),
             upstream_header_time=_seconds(h.get("X-Lmgate-Upstream-Header-Time")),
             auth_time=_seconds(h.get("X-Lmgate-Auth-Time")) or 0.0,
             request_time=_seconds(h.get("X-Lmgate-Request-Time")) or 0.0,
@@ -70,6 +70,13 @@ class Exchange:
             tail=h.get("X-Lmgate-Tail", ""),
             usage_headers={name: value for name, header in USAGE_HEADERS.items() if (value := h.get(header))},
         )
+
+
+def _status(value: str | None, completed: bool) -> int:
+    """nginx's $status; in post_action, with no status sent yet (the client left first), it prints
+    the HTTP version 0.9 as ``9``: that is nginx's 499, client closed request."""
+    status = _int(value)
+    return 499 if status < 100 and not completed else status
 
 
 def _int(value: str | None) -> int:
