@@ -15,7 +15,7 @@ from multidict import CIMultiDict
 from lmgate.fastpath import Reply
 from lmgate.gateway import Gateway
 from lmgate.handoff import CTX_HEADER, Handoff
-from lmgate.stats.build import Exchange, exchange_record, refusal_record
+from lmgate.stats.build import Exchange, exchange_record, facts, int_or_zero, refusal_record
 
 log = logging.getLogger("lmgate.stats")
 NO_CONTENT: Reply = (204, {}, b"")
@@ -33,7 +33,7 @@ async def stats(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, 
         record = refusal_record(
             route=headers.get("X-Lmgate-Provider", ""),
             handoff=handoff,
-            status=int(headers.get("X-Lmgate-Status", "0") or 0),
+            status=int_or_zero(facts(headers)["status"]),
             error_type="stats_error",
             request_id=headers.get("X-Lmgate-Request-Id", ""),
             now=time.time(),

@@ -21,13 +21,27 @@ from lmgate.stats.record import (
 from lmgate.tokens import count_tokens
 from lmgate.usage import Usage
 
-# upstream response header -> the /stats header nginx copies it into
-USAGE_HEADERS = {
-    "x-amzn-bedrock-input-token-count": "X-Lmgate-Input-Token-Count",
-    "x-amzn-bedrock-output-token-count": "X-Lmgate-Output-Token-Count",
-    "x-amzn-bedrock-cache-read-input-token-count": "X-Lmgate-Cache-Read-Token-Count",
-    "x-amzn-bedrock-cache-write-input-token-count": "X-Lmgate-Cache-Write-Token-Count",
-}
+# The fields of X-Lmgate-Facts, in the order nginx.conf.j2 joins them with "|"; then the
+# upstream response headers that carry usage (Bedrock invoke_model), under their own names.
+USAGE_HEADERS = (
+    "x-amzn-bedrock-input-token-count",
+    "x-amzn-bedrock-output-token-count",
+    "x-amzn-bedrock-cache-read-input-token-count",
+    "x-amzn-bedrock-cache-write-input-token-count",
+)
+FACTS = (
+    "status",
+    "completion",
+    "request_time",
+    "msec",
+    "auth_time",
+    "upstream_header_time",
+    "bytes_sent",
+    "capture_gap",
+    "tail",
+    "gateway_error",
+    *USAGE_HEADERS,
+)
 STREAM_TYPES = ("text/event-stream", "application/vnd.amazon.eventstream")
 
 
@@ -50,36 +64,47 @@ class Exchange:
     capture_gap: str  # bytes of head kept before the capture dropped its middle ("" if it did not)
     tail: str  # the capture ring's layout (stats/capture.py)
     usage_headers: dict[str, str]  # upstream response headers that carry usage (Bedrock invoke_model)
+    gateway_error: str | None  # set by nginx when it answered itself (too_large, upstream_unreachable)
 
     @classmethod
     def from_headers(cls, h: Mapping[str, str]) -> Exchange:
+        f = facts(h)
+        completed = f["completion"] == "OK"
         return cls(
             provider=h.get("X-Lmgate-Provider", ""),
             request_id=h.get("X-Lmgate-Request-Id", ""),
             handoff=Handoff.decode(h.get(CTX_HEADER, "")),
-            status=_status(h.get("X-Lmgate-Status"), h.get("X-Lmgate-Completion") == "OK"),
-            upstream_header_time=_seconds(h.get("X-Lmgate-Upstream-Header-Time")),
-            auth_time=_seconds(h.get("X-Lmgate-Auth-Time")) or 0.0,
-            request_time=_seconds(h.get("X-Lmgate-Request-Time")) or 0.0,
-            end=_seconds(h.get("X-Lmgate-Msec")) or 0.0,
-            bytes_sent=_int(h.get("X-Lmgate-Bytes-Sent")),
-            completed=h.get("X-Lmgate-Completion") == "OK",
+            status=_status(f["status"], completed),
+            upstream_header_time=_seconds(f["upstream_header_time"]),
+            auth_time=_seconds(f["auth_time"]) or 0.0,
+            request_time=_seconds(f["request_time"]) or 0.0,
+            end=_seconds(f["msec"]) or 0.0,
+            bytes_sent=int_or_zero(f["bytes_sent"]),
+            completed=completed,
             content_type=h.get("X-Lmgate-Content-Type", "").lower(),
             content_encoding=h.get("X-Lmgate-Content-Encoding", "").lower().strip(),
-            capture_gap=h.get("X-Lmgate-Capture-Gap", ""),
-            tail=h.get("X-Lmgate-Tail", ""),
-            usage_headers={name: value for name, header in USAGE_HEADERS.items() if (value := h.get(header))},
+            capture_gap=f["capture_gap"],
+            tail=f["tail"],
+            gateway_error=f["gateway_error"] or None,
+            usage_headers={name: f[name] for name in USAGE_HEADERS if f[name]},
         )
+
+
+def facts(h: Mapping[str, str]) -> dict[str, str]:
+    """X-Lmgate-Facts by name; missing fields are empty."""
+    values = h.get("X-Lmgate-Facts", "").split("|")
+    values += [""] * (len(FACTS) - len(values))
+    return dict(zip(FACTS, values, strict=False))
 
 
 def _status(value: str | None, completed: bool) -> int:
     """nginx's $status; in post_action, with no status sent yet (the client left first), it prints
     the HTTP version 0.9 as ``9``: that is nginx's 499, client closed request."""
-    status = _int(value)
+    status = int_or_zero(value)
     return 499 if status < 100 and not completed else status
 
 
-def _int(value: str | None) -> int:
+def int_or_zero(value: str | None) -> int:
     try:
         return int(value or 0)
     except ValueError:
@@ -113,6 +138,8 @@ def exchange_record(ex: Exchange, api: Provider, body: bytes, prices: PriceBook)
     if not ex.completed and usage.usage_source != "provider":
         # SDKs hang up right after the final event; with the provider's usage in hand the stream was whole
         error_type = CLIENT_DISCONNECT
+    elif ex.gateway_error:
+        error_type = ex.gateway_error
     elif ex.status >= 400:
         error_type = UPSTREAM_ERROR if ex.upstream_header_time is not None else UPSTREAM_UNREACHABLE
     elif captured.gaps:

@@ -271,6 +271,8 @@ def test_large_body_passes_and_too_large_is_413_in_provider_shape(gw, fake):
     assert resp.status == 413
     assert orjson.loads(data)["error"]["message"].startswith("lmgate: request body larger than")
     assert fake.received == []
+    line = gw.stats_for(resp.getheader("X-Lmgate-Request-Id"))
+    assert (line["status"], line["error_type"], line["provider"]) == (413, "too_large", "openai")
 
 
 def test_gzip_response_reaches_client_as_sent_and_stats_read_usage(gw, fake):
