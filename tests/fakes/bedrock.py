@@ -19,8 +19,6 @@ import asyncio
 import io
 import itertools
 import re
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -35,7 +33,8 @@ from botocore.client import BaseClient
 from botocore.credentials import Credentials
 
 from tests.fakes import eventstream
-from tests.fakes.upstream import Received, chunks_for, prompt_tokens
+from tests.fakes.server import ThreadedFake
+from tests.fakes.upstream import chunks_for, prompt_tokens
 
 PATH_RE = re.compile(r"^/model/(?P<model>[^/?]+)/(?P<op>converse|converse-stream|invoke|invoke-with-response-stream)$")
 AUTH_RE = re.compile(r"^AWS4-HMAC-SHA256 Credential=([^,]+), ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]+)$")
@@ -64,7 +63,9 @@ def served_model(model_id: str) -> str:
     return re.sub(r"-v\d+(:\d+)?$", "", name)
 
 
-class FakeBedrock:
+class FakeBedrock(ThreadedFake):
+    name = "fake bedrock"
+
     def __init__(
         self,
         access_key_id: str = "AKIAFAKEBEDROCK00001",
@@ -78,11 +79,7 @@ class FakeBedrock:
         self.accounts = dict(accounts or {})
         self.region = region
         self.session_token = session_token
-        self.received: list[Received] = []
-        self.port = 0
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._ids = itertools.count(1)
+        super().__init__()
         self.clear()
 
     def clear(self) -> None:
@@ -91,38 +88,8 @@ class FakeBedrock:
         self.cache_read = 0
         self.cache_write = 0
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    # --- lifecycle (as FakeUpstream)
-    def start(self) -> None:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
-        if not self._ready.wait(10):
-            raise RuntimeError("fake bedrock did not start")
-
-    def _serve(self, sock: socket.socket) -> None:
-        asyncio.set_event_loop(self._loop)
-        app = web.Application(client_max_size=64 * 1024**2)
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        self._runner = web.AppRunner(app, access_log=None)
-        self._loop.run_until_complete(self._runner.setup())
-        self._loop.run_until_complete(web.SockSite(self._runner, sock).start())
-        self._ready.set()
-        self._loop.run_forever()
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-
     # --- routing
-    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
-        body = await request.read()
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
-        self.received.append(Received(request.method, request.raw_path, headers, body))
+    async def _dispatch(self, request: web.Request, body: bytes) -> web.StreamResponse:
         refusal = self._check_signature(request, body)
         if refusal is not None:
             return refusal

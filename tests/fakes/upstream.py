@@ -18,15 +18,14 @@ from __future__ import annotations
 import asyncio
 import gzip
 import itertools
-import socket
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import orjson
 from aiohttp import web
+
+from tests.fakes.server import ThreadedFake
 
 WORDS = ["Hello", " from", " the", " fake", " upstream", ",", " one", " token", " per", " chunk", "."]
 DATED = {
@@ -35,18 +34,6 @@ DATED = {
     "claude-sonnet-4-5": "claude-sonnet-4-5-20250929",
     "claude-haiku-4-5": "claude-haiku-4-5-20251001",
 }
-
-
-@dataclass(slots=True)
-class Received:
-    method: str
-    raw_path: str
-    headers: list[tuple[str, str]]  # as sent, names in the client's case
-    body: bytes
-
-    def header(self, name: str, default: str | None = None) -> str | None:
-        """The value of a header, looked up case-insensitively as HTTP does."""
-        return next((v for k, v in self.headers if k.lower() == name.lower()), default)
 
 
 def prompt_tokens(body: bytes) -> int:
@@ -59,13 +46,11 @@ def chunks_for(model: str) -> list[str]:
     return [WORDS[i % len(WORDS)] for i in range(n)]
 
 
-class FakeUpstream:
+class FakeUpstream(ThreadedFake):
+    name = "fake upstream"
+
     def __init__(self) -> None:
-        self.received: list[Received] = []
-        self.port = 0
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._ids = itertools.count(1)
+        super().__init__()
         self.clear()
 
     def clear(self) -> None:
@@ -76,38 +61,8 @@ class FakeUpstream:
         self.cache_write = 0
         self.thoughts = 0
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    # --- lifecycle
-    def start(self) -> None:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
-        if not self._ready.wait(10):
-            raise RuntimeError("fake upstream did not start")
-
-    def _serve(self, sock: socket.socket) -> None:
-        asyncio.set_event_loop(self._loop)
-        app = web.Application(client_max_size=64 * 1024**2)
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        self._runner = web.AppRunner(app, access_log=None)
-        self._loop.run_until_complete(self._runner.setup())
-        self._loop.run_until_complete(web.SockSite(self._runner, sock).start())
-        self._ready.set()
-        self._loop.run_forever()
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-
     # --- routing
-    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
-        body = await request.read()
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
-        self.received.append(Received(request.method, request.raw_path, headers, body))
+    async def _dispatch(self, request: web.Request, body: bytes) -> web.StreamResponse:
         path = request.path
         doc = orjson.loads(body) if body[:1] == b"{" else {}
         if path.startswith("/v1/messages") or ":rawPredict" in path or ":streamRawPredict" in path:

@@ -1,0 +1,70 @@
+"""What every fake provider shares: an aiohttp app on a free 127.0.0.1 port, in a thread of its own,
+recording each request byte for byte before its ``_dispatch`` answers it."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+import threading
+from dataclasses import dataclass
+
+from aiohttp import web
+
+
+@dataclass(slots=True)
+class Received:
+    method: str
+    raw_path: str
+    headers: list[tuple[str, str]]  # as sent, names in the client's case
+    body: bytes
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        """The value of a header, looked up case-insensitively as HTTP does."""
+        return next((v for k, v in self.headers if k.lower() == name.lower()), default)
+
+
+class ThreadedFake:
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._ids = itertools.count(1)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+        if not self._ready.wait(10):
+            raise RuntimeError(f"{self.name} did not start")
+
+    def _serve(self, sock: socket.socket) -> None:
+        asyncio.set_event_loop(self._loop)
+        app = web.Application(client_max_size=64 * 1024**2)
+        app.router.add_route("*", "/{tail:.*}", self._record_and_dispatch)
+        self._runner = web.AppRunner(app, access_log=None)
+        self._loop.run_until_complete(self._runner.setup())
+        self._loop.run_until_complete(web.SockSite(self._runner, sock).start())
+        self._ready.set()
+        self._loop.run_forever()
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+
+    async def _record_and_dispatch(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
+        self.received.append(Received(request.method, request.raw_path, headers, body))
+        return await self._dispatch(request, body)
+
+    async def _dispatch(self, request: web.Request, body: bytes) -> web.StreamResponse:
+        raise NotImplementedError
