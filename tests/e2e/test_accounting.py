@@ -228,3 +228,40 @@ def test_rollups_equal_the_jsonl_live_and_after_rebuild_and_the_api_scopes_by_ke
 
 def live_rows(gw) -> list[dict]:
     return _usage_api(gw, ADMIN_TOKEN, since="30d", group_by="key_id")["rows"]
+
+
+def test_azure_and_vertex_json_and_streams_are_priced(gw, fake):
+    azure = openai.AzureOpenAI(
+        azure_endpoint=gw.url + "/azure", api_key=KEYS["azure"], api_version="2024-10-21", max_retries=0
+    )
+    r = azure.chat.completions.create(model="my-deployment", messages=HI)
+    line = gw.next_stats()[0]
+    assert (line["provider"], line["model"]) == ("azure", "gpt-4o-mini-2024-07-18")
+    assert tokens(line)[:2] == (r.usage.prompt_tokens, r.usage.completion_tokens)
+    expected = expected_cost("gpt-4o-mini", r.usage.prompt_tokens, r.usage.completion_tokens)
+    assert line["cost_usd"] == pytest.approx(expected)
+    usage = None
+    for chunk in azure.chat.completions.create(
+        model="my-deployment", messages=HI, stream=True, stream_options={"include_usage": True}
+    ):
+        usage = chunk.usage or usage
+    line = gw.next_stats()[0]
+    assert line["stream"] is True and tokens(line)[:2] == (usage.prompt_tokens, usage.completion_tokens)
+
+    path = "/vertex/v1/projects/p1/locations/us-central1/publishers/google/models/gemini-2.5-flash"
+    body = orjson.dumps({"contents": [{"role": "user", "parts": [{"text": "hello"}]}]})
+    hdrs = {"x-goog-api-key": KEYS["gemini"], "Content-Type": "application/json"}
+    resp, data = raw_request(gw, "POST", path + ":generateContent", body, hdrs)
+    assert resp.status == 200, data
+    meta = orjson.loads(data)["usageMetadata"]
+    line = gw.next_stats()[0]
+    assert (line["provider"], line["model"]) == ("vertex", "gemini-2.5-flash")
+    assert tokens(line)[:2] == (meta["promptTokenCount"], meta["candidatesTokenCount"])
+    expected = expected_cost("gemini/gemini-2.5-flash", meta["promptTokenCount"], meta["candidatesTokenCount"])
+    assert line["cost_usd"] == pytest.approx(expected)
+    resp, data = raw_request(gw, "POST", path + ":streamGenerateContent?alt=sse", body, hdrs)
+    assert resp.status == 200, data
+    last = orjson.loads(data.strip().splitlines()[-1].removeprefix(b"data: "))["usageMetadata"]
+    line = gw.next_stats()[0]
+    assert line["stream"] is True
+    assert tokens(line)[:2] == (last["promptTokenCount"], last["candidatesTokenCount"])
