@@ -2,8 +2,9 @@
 
 /auth answers with headers only, so its answer stays small for every request;
 the rare replaced body is fetched by a second subrequest to GET /body?id=…,
-once, within a few seconds. nginx routes both subrequests of a request to the
-same sidecar process (``hash $request_id``), so the store can be in memory.
+once, within a few seconds. The store is in the memory of the one sidecar
+process; several sidecar processes behind one nginx would need both
+subrequests routed to the same one (``hash $request_id`` in the upstream).
 """
 
 from __future__ import annotations

@@ -15,7 +15,6 @@ access key id -> secret pairs the fake accepts (several AWS accounts, one endpoi
 
 from __future__ import annotations
 
-import asyncio
 import io
 import itertools
 import re
@@ -254,17 +253,8 @@ class FakeBedrock(ThreadedFake):
         return [eventstream.chunk(n, pad=PAD[: 1 + i % 20]) for i, n in enumerate(natives)]
 
     async def _stream(self, request: web.Request, frames: list[bytes], headers: dict[str, str]) -> web.StreamResponse:
-        resp = web.StreamResponse(
-            headers={**self._headers(), **headers, "Content-Type": "application/vnd.amazon.eventstream"}
-        )
-        resp.enable_chunked_encoding()
-        await resp.prepare(request)
-        for i, frame in enumerate(frames):
-            if i:
-                await asyncio.sleep(self.chunk_delay)
-            await resp.write(frame)
-        await resp.write_eof()
-        return resp
+        content_type = {"Content-Type": "application/vnd.amazon.eventstream"}
+        return await self.stream(request, {**self._headers(), **headers, **content_type}, frames)
 
 
 class _Raw(io.BytesIO):

@@ -68,3 +68,15 @@ class ThreadedFake:
 
     async def _dispatch(self, request: web.Request, body: bytes) -> web.StreamResponse:
         raise NotImplementedError
+
+    async def stream(self, request: web.Request, headers: dict[str, str], frames: list[bytes]) -> web.StreamResponse:
+        """A chunked response, one frame per chunk, ``self.chunk_delay`` seconds apart (as providers stream)."""
+        resp = web.StreamResponse(headers=headers)
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        for i, frame in enumerate(frames):
+            if i:
+                await asyncio.sleep(self.chunk_delay)  # type: ignore[attr-defined]
+            await resp.write(frame)
+        await resp.write_eof()
+        return resp

@@ -15,12 +15,10 @@ provider's error JSON.
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import itertools
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import orjson
 from aiohttp import web
@@ -94,15 +92,7 @@ class FakeUpstream(ThreadedFake):
         return web.Response(body=data, status=status, headers=headers)
 
     async def _stream(self, request: web.Request, headers: dict[str, str], frames: list[bytes]) -> web.StreamResponse:
-        resp = web.StreamResponse(headers={**headers, "Content-Type": "text/event-stream; charset=utf-8"})
-        resp.enable_chunked_encoding()
-        await resp.prepare(request)
-        for i, frame in enumerate(frames):
-            if i:
-                await asyncio.sleep(self.chunk_delay)
-            await resp.write(frame)
-        await resp.write_eof()
-        return resp
+        return await self.stream(request, {**headers, "Content-Type": "text/event-stream; charset=utf-8"}, frames)
 
     @staticmethod
     def _sse(doc: dict, event: str | None = None) -> bytes:
@@ -394,19 +384,5 @@ class FakeUpstream(ThreadedFake):
         return await self._json_array_stream(request, docs)
 
     async def _json_array_stream(self, request: web.Request, docs: list[dict]) -> web.StreamResponse:
-        async def frames() -> AsyncIterator[bytes]:
-            for i, d in enumerate(docs):
-                yield (b"[" if i == 0 else b",\r\n") + orjson.dumps(d)
-            yield b"]"
-
-        resp = web.StreamResponse(headers={"Content-Type": "application/json; charset=UTF-8"})
-        resp.enable_chunked_encoding()
-        await resp.prepare(request)
-        first = True
-        async for frame in frames():
-            if not first:
-                await asyncio.sleep(self.chunk_delay)
-            first = False
-            await resp.write(frame)
-        await resp.write_eof()
-        return resp
+        frames = [(b"[" if i == 0 else b",\r\n") + orjson.dumps(d) for i, d in enumerate(docs)] + [b"]"]
+        return await self.stream(request, {"Content-Type": "application/json; charset=UTF-8"}, frames)
