@@ -24,6 +24,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     fast = await fastpath.serve(gw, gw.config.sidecar.host, gw.config.sidecar.fast_port, FAST_ROUTES)
     yield
     fast.close()
+    await gw.stats_intake.close()  # queued posts become lines before the writer's last flush
     for task in tasks:
         task.cancel()
     for task in tasks:

@@ -15,6 +15,7 @@ from lmgate.policies.engine import PolicyEngine
 from lmgate.pricing import PriceBook
 from lmgate.providers import get as get_provider
 from lmgate.providers.base import Provider
+from lmgate.stats.intake import StatsIntake
 from lmgate.stats.rollups import Rollups
 from lmgate.stats.writer import StatsWriter
 from lmgate.upstream_auth import UpstreamAuth
@@ -42,6 +43,7 @@ class Gateway:
     rollups: Rollups
     upstream: UpstreamAuth
     dlp: DlpGate
+    stats_intake: StatsIntake
     bodies: PendingBodies = field(default_factory=PendingBodies)
 
     @classmethod
@@ -74,4 +76,5 @@ class Gateway:
             rollups=rollups,
             upstream=UpstreamAuth(config),
             dlp=DlpGate(config.dlp),
+            stats_intake=StatsIntake({name: r.api for name, r in routes.items()}, prices, writer, policies),
         )

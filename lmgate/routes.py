@@ -1,4 +1,4 @@
-"""The sidecar's route tables: the per-request fast path (unix socket) and the gateway's own API (aiohttp)."""
+"""The sidecar's route tables: the per-request fast path (its own TCP port) and the gateway's own API (aiohttp)."""
 
 from aiohttp import web
 

@@ -131,7 +131,7 @@ def allow_response(gw: Gateway, handoff: Handoff, rewrite: UpstreamRewrite | Non
     return 204, headers, b""
 
 
-async def replacement_body(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, str]) -> Reply:
+def replacement_body(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, str]) -> Reply:
     """GET /body?id=…: a replacement body, handed out once."""
     data = gw.bodies.take(args.get("id", ""))
     if data is None:

@@ -1,0 +1,65 @@
+"""The fast path's HTTP layer: answers at once or later, always in request order per connection."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from lmgate import fastpath
+
+
+def answer_now(gw, headers, body, args):
+    return 200, {"X-Handler": "now"}, b"now:" + body
+
+
+async def answer_later(gw, headers, body, args):
+    await asyncio.sleep(float(args.get("sleep", "0")))
+    return 200, {"X-Handler": "later"}, b"later:" + body
+
+
+def broken(gw, headers, body, args):
+    raise RuntimeError("boom")
+
+
+ROUTES = {b"/now": answer_now, b"/later": answer_later, b"/broken": broken}
+
+
+@pytest.fixture
+async def server():
+    srv = await fastpath.serve(None, "127.0.0.1", 0, ROUTES)  # type: ignore[arg-type]
+    yield srv.sockets[0].getsockname()[1]
+    srv.close()
+    await srv.wait_closed()
+
+
+def request(path: str, body: bytes = b"") -> bytes:
+    return f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+async def read_answers(reader: asyncio.StreamReader, n: int) -> list[tuple[int, bytes]]:
+    out = []
+    for _ in range(n):
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = int(next(v for k, _, v in (h.partition(b": ") for h in head.split(b"\r\n")) if k == b"Content-Length"))
+        out.append((status, await reader.readexactly(length)))
+    return out
+
+
+async def test_pipelined_answers_keep_request_order(server):
+    reader, writer = await asyncio.open_connection("127.0.0.1", server)
+    # a slow answer first: the ones after it, even those ready at once, must wait for it
+    paths = [("/later?sleep=0.05", b"a"), ("/now", b"b"), ("/later", b"c"), ("/now", b"d")]
+    writer.write(b"".join(request(path, body) for path, body in paths))
+    answers = await asyncio.wait_for(read_answers(reader, 4), 5)
+    assert answers == [(200, b"later:a"), (200, b"now:b"), (200, b"later:c"), (200, b"now:d")]
+    writer.close()
+
+
+async def test_unknown_path_and_a_failing_handler(server):
+    reader, writer = await asyncio.open_connection("127.0.0.1", server)
+    writer.write(request("/nope") + request("/broken") + request("/now", b"still here"))
+    answers = await asyncio.wait_for(read_answers(reader, 3), 5)
+    assert answers == [(404, b"not found"), (500, b"internal error"), (200, b"now:still here")]
+    writer.close()
