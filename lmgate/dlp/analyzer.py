@@ -1,8 +1,9 @@
 """The presidio AnalyzerEngine for the configured entities, and the Detector that runs it.
 
-Only the recognizers of configured entities are built, so a scan runs no regex
-it does not need. PERSON and LOCATION come from the NER of an installed spaCy
-model when ``dlp.spacy_model`` names one (see ``nlp.py``: nothing is downloaded).
+Only the recognizers of configured entities are built, and per text only those
+whose gate (``gates.py``) passes run, so a scan runs no regex it does not need.
+PERSON and LOCATION come from the NER of an installed spaCy model when
+``dlp.spacy_model`` names one (see ``nlp.py``: nothing is downloaded).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from presidio_analyzer.predefined_recognizers import (
 )
 
 from lmgate.config import DlpConfig
+from lmgate.dlp.gates import possible_entities
 from lmgate.dlp.nlp import (
     LANGUAGE,
     BlankEnglishNlpEngine,
@@ -104,14 +106,21 @@ class Detector:
     """Finds the configured entities above the configured score in strings."""
 
     def __init__(self, cfg: DlpConfig) -> None:
-        self.entities = list(cfg.entities)
         self.threshold = cfg.score_threshold
         self.engine = build_engine(cfg)
+        # presidio ignores an entity no recognizer supports; dropping it here keeps a gated request non-empty
+        supported = set(self.engine.get_supported_entities(LANGUAGE))
+        self.entities = [e for e in cfg.entities if e in supported]
 
     def find(self, text: str) -> list[Finding]:
         if not text.strip():
             return []
-        results = self.engine.analyze(text, language=LANGUAGE, entities=self.entities, score_threshold=self.threshold)
+        # presidio runs only the recognizers of the requested entities; a failed gate proves a recognizer finds
+        # nothing here, and results are deduplicated per entity type, so the others' results do not change
+        entities = possible_entities(text, self.entities)
+        if not entities:
+            return []
+        results = self.engine.analyze(text, language=LANGUAGE, entities=entities, score_threshold=self.threshold)
         return sorted(Finding(r.entity_type, r.start, r.end, r.score) for r in results)
 
     def warm_up(self) -> None:

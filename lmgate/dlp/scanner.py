@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from lmgate.config import DlpConfig
 from lmgate.dlp.analyzer import Detector, Finding
 from lmgate.dlp.fields import prompt_texts
+from lmgate.dlp.gates import any_possible
 from lmgate.dlp.pool import ScanPool, ScanTimeout, find_all
 from lmgate.dlp.redact import merge, redact_text
 from lmgate.dlp.spans import SpanError, replace_strings
@@ -27,6 +28,10 @@ TOO_LARGE = "too_large"  # more text than max_scan_bytes
 TIMEOUT = "timeout"  # not done within max_scan_ms
 NOT_JSON = "not_json"  # a body we cannot read the prompt from
 SCANNER_ERROR = "scanner_error"  # the scanner failed (a worker died)
+
+#: prompts up to this size are gated in the event loop (about 1 ms at most, see gates.py); a bigger one goes to
+#: the workers whole, which gate it there
+INLINE_GATE_MAX_BYTES = 16_384
 
 
 @dataclass(slots=True)
@@ -102,7 +107,26 @@ class DlpScanner:
         return result
 
     async def _find_all(self, texts: list[str], size: int) -> list[list[Finding]]:
-        budget_s = self.cfg.max_scan_ms / 1000
+        """Findings per text: texts no entity can be in (gates.py) are decided here, the rest by presidio."""
+        if size > INLINE_GATE_MAX_BYTES:
+            return await self._detect(texts, size, self.cfg.max_scan_ms / 1000)
+        started = time.monotonic()
+        todo = [i for i, text in enumerate(texts) if text.strip() and any_possible(text, self.cfg.entities)]
+        found: list[list[Finding]] = [[] for _ in texts]
+        if not todo:
+            return found  # most prompts: no worker round trip, no presidio
+        pending = [texts[i] for i in todo]
+        if len(pending) < len(texts):
+            size = sum(len(text.encode()) for text in pending)
+        budget_s = self.cfg.max_scan_ms / 1000 - (time.monotonic() - started)
+        for i, findings in zip(todo, await self._detect(pending, size, budget_s), strict=True):
+            found[i] = findings
+        return found
+
+    async def _detect(self, texts: list[str], size: int, budget_s: float) -> list[list[Finding]]:
+        """presidio's findings per text, inline when small (a round trip costs more) or in a worker."""
+        if budget_s <= 0:
+            raise ScanTimeout
         if self._pool is None or (self._inline is not None and size <= self.cfg.inline_max_bytes):
             assert self._inline is not None, "DlpScanner.start() was not awaited"
             found = find_all(self._inline, texts, budget_s)

@@ -43,6 +43,16 @@ async def test_pool_finds_and_redacts_like_inline(pooled):
     assert content == "mail <EMAIL_ADDRESS>, key <OPENAI_API_KEY>"
 
 
+async def test_a_prompt_no_entity_can_be_in_needs_no_worker(pooled, monkeypatch):
+    async def boom(*args):
+        raise AssertionError("sent to a worker")
+
+    monkeypatch.setattr(pooled._pool, "find_all", boom)
+    raw, doc = chat(PROSE * 20)
+    result = await pooled.scan("openai", raw, doc, "block")
+    assert result.findings == {} and not result.skipped
+
+
 async def test_event_loop_stays_responsive_during_a_100kb_scan(pooled):
     raw, doc = chat((PROSE * 1100)[:100_000] + f" {s.EMAIL}")
     lag = 0.0
@@ -66,7 +76,8 @@ async def test_event_loop_stays_responsive_during_a_100kb_scan(pooled):
 
 
 async def test_queueing_counts_against_the_time_budget(pooled):
-    raw, doc = chat((PROSE * 1100)[:100_000])
+    # values the gates cannot rule out, so presidio's recognizers run over the whole 100 KB (~70 ms)
+    raw, doc = chat((PROSE * 1100)[:100_000] + f" call 212-555-0187 or {s.EMAIL} at 10.1.2.3")
     budget, pooled.cfg.max_scan_ms = pooled.cfg.max_scan_ms, 20
     try:
         result = await pooled.scan("openai", raw, doc, "block")

@@ -153,6 +153,18 @@ async def test_clean_prompt_is_allowed_unchanged_in_every_mode(make_scanner):
         assert decide(mode, result).action == "allow"
 
 
+async def test_a_prompt_no_entity_can_be_in_skips_presidio(make_scanner, monkeypatch):
+    scanner = await make_scanner()
+
+    def boom(text):
+        raise AssertionError("presidio ran")
+
+    monkeypatch.setattr(scanner._inline, "find", boom)
+    doc = {"messages": [{"role": "system", "content": CLEAN_TEXT}, {"role": "user", "content": "  "}]}
+    result = await scanner.scan("openai", orjson.dumps(doc), doc, "block")
+    assert result.findings == {} and not result.skipped
+
+
 async def test_off_does_not_scan(make_scanner):
     scanner = await make_scanner()
     scanner._inline = None  # would fail if used
