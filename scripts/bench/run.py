@@ -1227,11 +1227,13 @@ def run_ablation(bench: Bench) -> None:
         wrk(bench, bench.targets[key].base + "/openai" + CHAT, 2, a.connections)
     res: dict[str, list[dict]] = {k: [] for k in rows}
     rate: dict[str, list[dict]] = {k: [] for k in rows}
+    streams: dict[str, list[dict]] = {k: [] for k in rows}
     for r in range(a.rounds):
         for key in rows:
             log(f"ablation round {r + 1}/{a.rounds}: {key} ...")
             res[key].append(saturation_run(bench, key, a.seconds))
             rate[key].append(fixed_rate_run(bench, key))
+            streams[key].append(stream_run(bench, key))
     print(f"Ablation: lmgate's nginx config with parts removed; wrk -t1 -c{a.connections}, {a.seconds:g} s per run,")
     print(f"{a.rounds} rounds interleaved; median (min–max). CPU µs/req = nginx (master+worker) + the one sidecar.")
     print("All rows: the allow-list key has models, rpm, tpm and budget, no max_parallel (see no-stats).")
@@ -1256,6 +1258,19 @@ def run_ablation(bench: Bench) -> None:
             f"{spread([x['cpu_us'] for x in xs], '{:.0f}'):>14} µs/req = nginx "
             f"{f(med([x['cpu_parts_us'][0] for x in xs]), '{:.0f}')} + sidecar "
             f"{f(med([x['cpu_parts_us'][1] for x in xs if len(x['cpu_parts_us']) > 1]), '{:.0f}')}"
+        )
+    print(
+        f"Streams ({a.stream_concurrency} concurrent, {a.stream_seconds:g} s; each connection sends its next "
+        "request as soon as a stream ends, as SDKs do), minus bare nginx in the same round:"
+    )
+    for key in rows:
+        added = {
+            what: [x[what]["p50"] - b[what]["p50"] for x, b in zip(streams[key], streams["bare"], strict=True)]
+            for what in ("ttfb_ms", "ttft_ms")
+        }
+        print(
+            f"  {key:<12} TTFB p50 {spread(added['ttfb_ms'], '{:+.3f}'):>24} ms, "
+            f"TTFT p50 {spread(added['ttft_ms'], '{:+.3f}'):>24} ms"
         )
     for key, what in VARIANTS.items():
         print(f"  {key:<12} {what}")
