@@ -15,6 +15,18 @@ async def test_rpm_log_never_exceeds_the_limit():
     assert len(store._scopes["k:a"].hits) == 5
 
 
+async def test_rpm_log_holds_one_window_in_compact_storage():
+    store = MemoryStore()
+    checks = [Check(RPM, "k:a", 10**9)]  # a limit never reached: the log is bounded by the window alone
+    for i in range(20_000):  # 200 s at 100 requests a second
+        assert await store.acquire(checks, NOW + i * 0.01, f"l{i}", 600) is PASSED
+    hits = store._scopes["k:a"].hits
+    assert len(hits) == 6000  # the last 60 s
+    assert hits.oldest() == NOW + 14_000 * 0.01
+    assert len(hits.times) <= 2 * 6000  # expired times are dropped, not only skipped
+    assert hits.times.itemsize == 8
+
+
 async def test_tpm_buckets_bounded_by_the_window():
     store = MemoryStore()
     for i in range(600):
