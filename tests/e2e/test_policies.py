@@ -124,6 +124,21 @@ def test_max_parallel_holds_until_the_stream_ends_and_a_disconnect_frees_it(gw, 
     chat(oai(gw, key=key))
 
 
+def test_max_parallel_1_never_refuses_requests_sent_one_after_another(gw, fake):
+    """The SDK reuses its connection and sends the next request the moment it has an answer."""
+    key = "sk-test-serial-0123456789"
+    gw.write_allowlist([*ROWS, ("serial", key, "eta", {"max_parallel": "1"})])
+    client = oai(gw, key=key)  # no retries: a 429 fails the test
+    gw.mark_stats()
+    for i in range(30):
+        if i % 2:
+            chat(client)
+        else:
+            assert "".join(c.choices[0].delta.content or "" for c in chat(client, stream=True) if c.choices)
+    lines = gw.next_stats(30)
+    assert [x["status"] for x in lines] == [200] * 30
+
+
 @pytest.fixture
 def redis_pair(tmp_path, fake, redis_url):  # noqa: F811
     """Two gateways (two nginx, two sidecars) sharing one Redis, as behind a load balancer."""

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
+from types import SimpleNamespace
 
 import orjson
 import pytest
 from multidict import CIMultiDict
 
 from lmgate.config import PolicyConfig
+from lmgate.handlers.stats import stats
 from lmgate.handoff import CTX_HEADER, Handoff
 from lmgate.policies.engine import PolicyEngine
 from lmgate.policies.limits import Limits
@@ -132,3 +135,23 @@ async def test_close_builds_what_is_queued_at_once(parts):
     intake.put(*post(None), at=time.time())
     await intake.close()
     assert writer.pending == 1 and intake.queued == 0
+
+
+async def test_the_stats_answer_comes_after_the_slot_is_free(parts):
+    """nginx reads the client's next request once /stats is answered: a max_parallel=1 client must get its slot."""
+    intake, writer, engine = parts
+    intake.defer_s = 3600  # the line is not built before the answer
+    gw = SimpleNamespace(stats_intake=intake, policies=engine)
+    answer = stats(gw, *post(await take_slot(engine)), {})  # type: ignore[arg-type]
+    reply = await answer if inspect.isawaitable(answer) else answer
+    assert reply[0] == 204 and writer.pending == 0
+    assert await slot_free(engine)
+    await intake.close()
+    assert writer.pending == 1
+
+
+async def test_a_post_without_a_lease_is_answered_at_once(parts):
+    intake, _, engine = parts
+    gw = SimpleNamespace(stats_intake=intake, policies=engine)
+    assert stats(gw, *post(None), {}) == (204, {}, b"")  # type: ignore[arg-type]
+    await intake.close()
