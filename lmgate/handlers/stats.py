@@ -14,14 +14,12 @@ from multidict import CIMultiDict
 
 from lmgate.fastpath import Answer, Reply
 from lmgate.gateway import Gateway
-from lmgate.handoff import CTX_HEADER, Handoff
 
 NO_CONTENT: Reply = (204, {}, b"")
 
 
 def stats(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, str]) -> Reply | Answer:
-    gw.stats_intake.put(headers, body, time.time())
-    handoff = Handoff.decode(headers.get(CTX_HEADER, ""))
+    handoff = gw.stats_intake.put(headers, body, time.time())
     if handoff.lease and handoff.key_id:
         return _slot_freed(gw, handoff.lease, handoff.key_id, handoff.owner)
     return NO_CONTENT

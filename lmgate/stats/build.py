@@ -67,13 +67,14 @@ class Exchange:
     gateway_error: str | None  # set by nginx when it answered itself (too_large, upstream_unreachable)
 
     @classmethod
-    def from_headers(cls, h: Mapping[str, str]) -> Exchange:
+    def from_headers(cls, h: Mapping[str, str], handoff: Handoff | None = None) -> Exchange:
+        """``handoff``: X-Lmgate-Ctx already decoded, if the caller has it."""
         f = facts(h)
         completed = f["completion"] == "OK"
         return cls(
             provider=h.get("X-Lmgate-Provider", ""),
             request_id=h.get("X-Lmgate-Request-Id", ""),
-            handoff=Handoff.decode(h.get(CTX_HEADER, "")),
+            handoff=handoff if handoff is not None else Handoff.decode(h.get(CTX_HEADER, "")),
             status=_status(f["status"], completed),
             upstream_header_time=_seconds(f["upstream_header_time"]),
             auth_time=_seconds(f["auth_time"]) or 0.0,

@@ -63,7 +63,7 @@ class StatsIntake:
         self.apis = apis  # provider entry name -> the module that reads its usage
         self.prices, self.writer, self.policies = prices, writer, policies
         self.defer_s = defer_s
-        self._queue: list[tuple[CIMultiDict, bytes, float]] = []
+        self._queue: list[tuple[CIMultiDict, bytes, float, Handoff]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._recording: set[asyncio.Task] = set()
 
@@ -71,13 +71,15 @@ class StatsIntake:
     def queued(self) -> int:
         return len(self._queue)
 
-    def put(self, headers: CIMultiDict, body: bytes, at: float) -> None:
-        """Queue one post (``at``: when it arrived, the time its usage counts at)."""
-        self._queue.append((headers, body, at))
+    def put(self, headers: CIMultiDict, body: bytes, at: float) -> Handoff:
+        """Queue one post (``at``: when it arrived, the time its usage counts at); its decoded handoff."""
+        handoff = Handoff.decode(headers.get(CTX_HEADER, ""))
+        self._queue.append((headers, body, at, handoff))
         if len(self._queue) >= MAX_QUEUED:
             self.drain()
         elif self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self.defer_s, self.drain)
+        return handoff
 
     def drain(self) -> None:
         """Build the lines of every queued post now; lines with usage for the policy store follow it there."""
@@ -86,8 +88,8 @@ class StatsIntake:
             self._timer = None
         posts, self._queue = self._queue, []
         with_usage = []
-        for headers, body, at in posts:
-            record, update = self.build(headers, body, at)
+        for headers, body, at, handoff in posts:
+            record, update = self.build(headers, body, at, handoff)
             if update is None:
                 self.writer.write(record)
             else:
@@ -97,19 +99,19 @@ class StatsIntake:
             self._recording.add(task)
             task.add_done_callback(self._recording.discard)
 
-    def build(self, headers: CIMultiDict, body: bytes, at: float) -> tuple[StatsRecord, UsageUpdate | None]:
+    def build(
+        self, headers: CIMultiDict, body: bytes, at: float, handoff: Handoff
+    ) -> tuple[StatsRecord, UsageUpdate | None]:
         """The line of one post, and what the policy store must hear of it, if anything.
 
         Whatever goes wrong while reading usage, a line is still made: usage may
         be lost, the record of the request is not.
         """
         try:
-            ex = Exchange.from_headers(headers)
+            ex = Exchange.from_headers(headers, handoff)
             record = exchange_record(ex, self.apis[ex.provider], body, self.prices)
-            lease = ex.handoff.lease
         except Exception:
             log.exception("stats: could not read usage of request %s", headers.get("X-Lmgate-Request-Id"))
-            handoff = Handoff.decode(headers.get(CTX_HEADER, ""))
             record = refusal_record(
                 route=headers.get("X-Lmgate-Provider", ""),
                 handoff=handoff,
@@ -118,7 +120,7 @@ class StatsIntake:
                 request_id=headers.get("X-Lmgate-Request-Id", ""),
                 now=at,
             )
-            lease = handoff.lease
+        lease = handoff.lease
         if not (lease and record.key_id):
             return record, None
         # tokens into tpm, cost into budgets, and the max_parallel slot back (also after a disconnect)

@@ -609,69 +609,36 @@ def wait_stats(t: Target, want: int, timeout: float = 20.0) -> int:
     return t.count_stats()
 
 
-def fixed_rate_run(bench: Bench, key: str, rate: float | None = None) -> dict:
-    a = bench.args
+def client_run(
+    bench: Bench, key: str, mode: str, path: str, body: str, args: list[str], timeout: float
+) -> tuple[dict, Meter]:
+    """One run of ``clients.py <mode>`` against a row: its JSON result (with the machine's noise) and the CPU meter."""
     t = bench.targets[key]
-    rate = rate or a.rate
     waited = wait_quiet(bench)
     with Meter(bench, t) as m:
-        out = run_load(
-            bench,
-            [
-                sys.executable,
-                str(HERE / "clients.py"),
-                "fixed-rate",
-                t.base + "/openai" + CHAT,
-                "--rate",
-                str(rate),
-                "--seconds",
-                str(a.rate_seconds),
-                "--body",
-                str(bench.root / "body.json"),
-                "--header",
-                f"Authorization: Bearer {KEY}",
-                "--header",
-                "Content-Type: application/json",
-            ],
-            timeout=a.rate_seconds + 60,
-        )
-    res = json.loads(out)
+        cmd = [sys.executable, str(HERE / "clients.py"), mode, t.base + path, *args]
+        cmd += ["--body", str(bench.root / body), "--header", f"Authorization: Bearer {KEY}"]
+        cmd += ["--header", "Content-Type: application/json"]
+        res = json.loads(run_load(bench, cmd, timeout=timeout))
+    res.update(quiet_wait_s=waited, **m.noise())
+    return res, m
+
+
+def fixed_rate_run(bench: Bench, key: str, rate: float | None = None) -> dict:
+    a = bench.args
+    args = ["--rate", str(rate or a.rate), "--seconds", str(a.rate_seconds)]
+    res, m = client_run(bench, key, "fixed-rate", "/openai" + CHAT, "body.json", args, a.rate_seconds + 60)
     n = res["completed"]
     res["cpu_us"] = m.cpu / n * 1e6 if n else None
     res["cpu_parts_us"] = [c / n * 1e6 for c in m.parts] if n else None
     res["cpu_util"] = m.cpu / m.wall * 100
-    res.update(quiet_wait_s=waited, **m.noise())
     return res
 
 
 def stream_run(bench: Bench, key: str) -> dict:
     a = bench.args
-    t = bench.targets[key]
-    waited = wait_quiet(bench)
-    with Meter(bench, t) as m:
-        out = run_load(
-            bench,
-            [
-                sys.executable,
-                str(HERE / "clients.py"),
-                "streams",
-                t.base + "/sse" + CHAT,
-                "--concurrency",
-                str(a.stream_concurrency),
-                "--seconds",
-                str(a.stream_seconds),
-                "--body",
-                str(bench.root / "stream.json"),
-                "--header",
-                f"Authorization: Bearer {KEY}",
-                "--header",
-                "Content-Type: application/json",
-            ],
-            timeout=a.stream_seconds + 90,
-        )
-    res = json.loads(out)
-    res.update(quiet_wait_s=waited, **m.noise())
-    return res
+    args = ["--concurrency", str(a.stream_concurrency), "--seconds", str(a.stream_seconds)]
+    return client_run(bench, key, "streams", "/sse" + CHAT, "stream.json", args, a.stream_seconds + 90)[0]
 
 
 # --- report helpers
