@@ -20,11 +20,16 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     gw = app[GATEWAY]
     gw.dlp.ensure_started(gw.allowlist.current)
     gw.allowlist.on_change = gw.dlp.ensure_started
-    tasks = [asyncio.create_task(gw.allowlist.run()), asyncio.create_task(gw.writer.run())]
+    tasks = [
+        asyncio.create_task(gw.allowlist.run()),
+        asyncio.create_task(gw.writer.run()),
+        asyncio.create_task(gw.stats_intake.run()),
+    ]
     fast = await fastpath.serve(gw, gw.config.sidecar.host, gw.config.sidecar.fast_port, FAST_ROUTES)
     yield
     fast.close()
-    await gw.stats_intake.close()  # queued posts become lines before the writer's last flush
+    tasks[2].cancel()
+    await gw.stats_intake.close()  # what nginx logged until now becomes lines before the writer's last flush
     for task in tasks:
         task.cancel()
     for task in tasks:
@@ -35,9 +40,8 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
 
 
 def make_app(config: Config, gateway: Gateway | None = None) -> web.Application:
-    # Request bodies reach /auth whole (DLP and model rules read them) and
-    # captured responses reach /stats: allow the configured body limit.
-    limit = int(config.server.max_body_size) + int(config.stats.capture_max_bytes) + 65536
+    # Request bodies reach /auth whole (DLP and model rules read them): allow the configured body limit.
+    limit = int(config.server.max_body_size) + 65536
     app = web.Application(client_max_size=limit)
     app[GATEWAY] = gateway or Gateway.from_config(config)
     app.cleanup_ctx.append(_background)

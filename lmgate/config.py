@@ -7,6 +7,7 @@ Relative paths are taken from the directory the gateway is started in.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ DEFAULT_CONFIG_PATH = Path("config/lmgate.yaml")
 NGINX_DIR = Path(__file__).resolve().parent.parent / "nginx"  # the repository's, for a source checkout
 ENV_PREFIX = "LMGATE_"
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+SHM = Path("/dev/shm")  # memory-backed on Linux: the default home of the stats spool
 
 
 class ConfigError(Exception):
@@ -65,7 +67,7 @@ class ServerConfig(_Section):
 class SidecarConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8081, ge=1, le=65535, description="the gateway's own API: /healthz, /lmgate/v1/usage")
-    fast_port: int = Field(8082, ge=1, le=65535, description="the per-request endpoints nginx calls: /auth, /stats")
+    fast_port: int = Field(8082, ge=1, le=65535, description="the per-request endpoints nginx calls: /auth, /body")
     auth_timeout: float = Field(2.0, gt=0, description="seconds nginx waits for /auth before failing closed (503)")
 
 
@@ -82,6 +84,11 @@ class StatsConfig(_Section):
     keep_days: float = Field(62, ge=0, description="rotated files older than this are deleted (0: no age limit)")
     capture_max_bytes: ByteSize = Field(ByteSize(1024**2), description="response bytes kept for usage")
     max_buffered_lines: int = Field(200_000, gt=0, description="lines held in memory while the disk fails")
+    spool_dir: Path | None = Field(
+        None,
+        description="where nginx appends a line per finished request for the sidecar to read; "
+        "default: a directory in /dev/shm (memory, so a full disk cannot cost lines), else run_dir/spool",
+    )
 
 
 class PricingConfig(_Section):
@@ -312,6 +319,16 @@ class Config(_Section):
     rollups: RollupsConfig = RollupsConfig()
     api: ApiConfig = ApiConfig()
     dlp: DlpConfig = DlpConfig()
+
+    def spool_dir(self) -> Path:
+        """The stats spool nginx writes and the sidecar reads (both render it from this config)."""
+        if self.stats.spool_dir is not None:
+            return self.stats.spool_dir.resolve()
+        run_dir = self.server.run_dir.resolve()
+        if os.access(SHM, os.W_OK | os.X_OK):
+            tag = hashlib.sha256(str(run_dir).encode()).hexdigest()[:12]  # one spool per gateway on this host
+            return SHM / f"lmgate-{os.geteuid()}-{tag}"
+        return run_dir / "spool"
 
     @model_validator(mode="before")
     @classmethod

@@ -1,7 +1,7 @@
-"""The per-request endpoints nginx calls (/auth, /body, /stats) on a lean HTTP/1.1 server of their own.
+"""The per-request endpoints nginx calls (/auth, /body) on a lean HTTP/1.1 server of their own.
 
-Every proxied request costs one /auth and one /stats round trip, so their HTTP
-layer is the sidecar's floor: aiohttp's request machinery measured ~140 µs per
+Every proxied request costs one /auth round trip, so its HTTP layer is the
+sidecar's floor: aiohttp's request machinery measured ~140 µs per
 call (docs/performance.md), a bare asyncio protocol on uvloop with httptools'
 C parser a fraction of that. Only nginx talks to this server: one request at a
 time per keep-alive connection, bodies with Content-Length. The gateway's own

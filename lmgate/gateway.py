@@ -76,5 +76,7 @@ class Gateway:
             rollups=rollups,
             upstream=UpstreamAuth(config),
             dlp=DlpGate(config.dlp),
-            stats_intake=StatsIntake({name: r.api for name, r in routes.items()}, prices, writer, policies),
+            stats_intake=StatsIntake(
+                {name: r.api for name, r in routes.items()}, prices, writer, policies, config.spool_dir()
+            ),
         )

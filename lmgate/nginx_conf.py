@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,8 @@ from lmgate.config import Config
 from lmgate.errors import GateError, InvalidRequest, NotFound, TooLarge, Unavailable, render
 from lmgate.providers import get as get_provider
 from lmgate.rewrite import REWRITABLE_HEADERS
+from lmgate.stats.spool import SUFFIX as SPOOL_SUFFIX
+from lmgate.stats.spool import check_workers_reach, prepare_spool_dir
 
 NJS_MODULE_CANDIDATES = (
     "/usr/lib/nginx/modules/ngx_http_js_module.so",  # Debian / Ubuntu
@@ -157,6 +160,8 @@ def render_nginx_conf(config: Config, njs_module: str | None = None) -> str:
         not_found_body=nginx_string(_generic_error(404, generic_404.message)),
         rewritable=REWRITABLE_HEADERS,
         tls=_tls_view(config),
+        # a random tag per render: nginx's workers may create files in the spool but not list it
+        spool=f"{config.spool_dir()}/{secrets.token_hex(8)}-$lmgate_spool_slice{SPOOL_SUFFIX}",
     )
 
 
@@ -182,6 +187,8 @@ def write_nginx_conf(config: Config, njs_module: str | None = None) -> Path:
     run_dir = config.server.run_dir.resolve()
     for sub in ("tmp/client_body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
         (run_dir / sub).mkdir(parents=True, exist_ok=True)
+    prepare_spool_dir(config.spool_dir())
+    check_workers_reach(config.spool_dir())
     out = run_dir / "nginx.conf"
     out.write_text(render_nginx_conf(config, njs_module))
     return out

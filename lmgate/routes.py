@@ -4,10 +4,10 @@ from aiohttp import web
 
 from lmgate.fastpath import Handler
 from lmgate.handlers.auth import auth, replacement_body
-from lmgate.handlers.stats import healthz, stats
+from lmgate.handlers.health import healthz
 from lmgate.handlers.usage import usage
 
-FAST_ROUTES: dict[bytes, Handler] = {b"/auth": auth, b"/stats": stats, b"/body": replacement_body}
+FAST_ROUTES: dict[bytes, Handler] = {b"/auth": auth, b"/body": replacement_body}
 
 
 def setup_routes(app: web.Application) -> None:

@@ -30,3 +30,28 @@ def test_compose_file_is_valid_and_gates_nginx_on_the_sidecar():
     assert nginx["depends_on"]["sidecar"]["condition"] == "service_healthy"
     assert "healthcheck" in sidecar
     assert any(str(v).endswith(":/app/data") or "/app/data" in str(v) for v in sidecar["volumes"])
+
+
+def test_nginx_and_the_sidecar_share_the_stats_spool():
+    """nginx appends the lines the sidecar reads: the directory the sidecar renders must be nginx's too."""
+    run = subprocess.run([*compose_command(), "config"], cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    doc = yaml.safe_load(run.stdout)
+    nginx, sidecar = doc["services"]["nginx"], doc["services"]["sidecar"]
+    spool = sidecar["environment"]["LMGATE_STATS__SPOOL_DIR"]
+
+    def mounted(service: dict) -> set[tuple[str, str]]:
+        """(named volume, path) pairs; compose v1 prints "source:target:mode", v2 a mapping."""
+        pairs = set()
+        for v in service["volumes"]:
+            if isinstance(v, str):
+                source, target = v.split(":")[:2]
+                if not source.startswith(("/", ".")):
+                    pairs.add((source, target))
+            elif v["type"] == "volume":
+                pairs.add((v["source"], v["target"]))
+        return pairs
+
+    shared = {source for source, target in mounted(nginx) & mounted(sidecar) if target == spool}
+    assert shared, f"{spool} is not one volume in both services"
+    assert doc["volumes"][shared.pop()]["driver_opts"]["type"] == "tmpfs"

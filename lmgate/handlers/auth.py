@@ -22,7 +22,7 @@ from lmgate.fastpath import Reply
 from lmgate.gateway import Gateway, Route
 from lmgate.handoff import CTX_HEADER, Handoff
 from lmgate.keys import mask_key
-from lmgate.policies.base import RequestFacts
+from lmgate.policies.base import TOO_MANY_PARALLEL, Decision, RequestFacts
 from lmgate.providers.base import ClientCredential, ErrorKind
 from lmgate.rewrite import UpstreamRewrite
 from lmgate.sigv4 import SignatureError, verify_client_signature
@@ -55,19 +55,22 @@ async def auth(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, s
         doc = await _json_body(body)
         handoff.model = route.api.model_from_request(path, doc)
         handoff.stream = route.api.stream_requested(path, doc)
-        decision = await gw.policies.decide(
-            RequestFacts(
-                key_id=entry.id,
-                owner=entry.owner,
-                model=handoff.model,
-                provider=route.name,
-                now=time.time(),
-                key_limits=entry.limits,
-                owner_limits=gw.policies.owner_limits(entry.owner),
-                request_id=headers.get("X-Lmgate-Request-Id", ""),
-                read_only=method in READ_ONLY_METHODS,
-            )
+        facts = RequestFacts(
+            key_id=entry.id,
+            owner=entry.owner,
+            model=handoff.model,
+            provider=route.name,
+            now=time.time(),
+            key_limits=entry.limits,
+            owner_limits=gw.policies.owner_limits(entry.owner),
+            request_id=headers.get("X-Lmgate-Request-Id", ""),
+            read_only=method in READ_ONLY_METHODS,
         )
+        decision = await gw.policies.decide(facts)
+        if _slot_taken(decision) and await gw.stats_intake.catch_up():
+            # nginx logs a request before it reads the next one on that connection: a client sending one
+            # request after another finds its previous request's slot in the spool, not yet read
+            decision = await gw.policies.decide(facts)
         if decision.verdict is not None:
             raise decision.verdict.as_gate_error()
         handoff.lease = decision.lease_id
@@ -90,6 +93,10 @@ async def auth(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, s
             handoff.dlp = err.dlp
         return _refuse(gw, route, headers, handoff, err)
     return allow_response(gw, handoff, rewrite)
+
+
+def _slot_taken(decision: Decision) -> bool:
+    return decision.verdict is not None and decision.verdict.error_type == TOO_MANY_PARALLEL
 
 
 def _check_signature(

@@ -1,28 +1,23 @@
-"""Stats posts are answered at once and turned into lines a moment later, in batches.
+"""Lines of finished requests, built in batches from nginx's stats spool (``lmgate/stats/spool.py``).
 
-nginx sends a request's /stats post when the response is done, and a client
-sends its next request as soon as it has that response, so the post and the
-next /auth reach the sidecar together. Reading usage and pricing the post
-before answering made that /auth wait behind it (a stream's first token came
-later). The intake queues the raw post, the handler answers 204, and the
-queued lines are built ``DEFER_S`` later in one batch. The delay matters: at
-0.5 ms the batch landed on the next request's /auth (a stream's first token
-+1.14 ms after bare nginx), at 5 ms on the next request of a 200 req/s client;
-at 20 ms neither (+0.70 ms), see docs/performance.md. Tokens and cost reach
-the policy store that much later (a max_parallel slot is freed before the
-answer, handlers/stats.py). A crash loses no more than before: lines wait in
-memory for the writer's next flush either way, and ``close`` builds what is
-queued.
+The reader passes every ``POLL_S``: what nginx appended since is read, each
+line is priced and written, and lines with usage reach the policy store first
+(tokens into tpm, cost into budgets, the max_parallel slot back), so a line on
+disk means the store counted it. An /auth that would refuse a key for a
+policy calls ``catch_up`` first: the slot it wants may belong to a request
+that nginx finished and logged a moment ago. The spool's cursor is saved once
+the writer has a pass's lines on disk (``StatsWriter.after_flush``), so a
+crash re-reads what it had not written instead of losing it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import NamedTuple
-
-from multidict import CIMultiDict
 
 from lmgate.handoff import CTX_HEADER, Handoff
 from lmgate.policies.engine import PolicyEngine
@@ -30,14 +25,13 @@ from lmgate.pricing import PriceBook
 from lmgate.providers.base import Provider
 from lmgate.stats.build import Exchange, exchange_record, facts, int_or_zero, refusal_record
 from lmgate.stats.record import StatsRecord
+from lmgate.stats.spool import SpoolEntry, SpoolReader
 from lmgate.stats.writer import StatsWriter
 
 log = logging.getLogger("lmgate.stats")
 
-#: how long a post waits before its line is built: past the next requests' /auth (see above)
-DEFER_S = 0.02
-#: a batch built at once when this many posts wait (bounds the queue at very high rates)
-MAX_QUEUED = 512
+#: seconds between passes over the spool: how late tokens and cost reach tpm and budgets at most
+POLL_S = 0.02
 
 
 class UsageUpdate(NamedTuple):
@@ -58,38 +52,60 @@ class StatsIntake:
         prices: PriceBook,
         writer: StatsWriter,
         policies: PolicyEngine,
-        defer_s: float = DEFER_S,
+        spool_dir: Path,
+        poll_s: float = POLL_S,
     ) -> None:
         self.apis = apis  # provider entry name -> the module that reads its usage
         self.prices, self.writer, self.policies = prices, writer, policies
-        self.defer_s = defer_s
-        self._queue: list[tuple[CIMultiDict, bytes, float, Handoff]] = []
-        self._timer: asyncio.TimerHandle | None = None
+        self.poll_s = poll_s
+        self.spool = SpoolReader(spool_dir, self.add)
         self._recording: set[asyncio.Task] = set()
 
-    @property
-    def queued(self) -> int:
-        return len(self._queue)
+    async def run(self) -> None:
+        """Pass over the spool every ``poll_s`` until cancelled."""
+        while True:
+            try:
+                self.read()
+            except OSError:  # the spool's disk: logged, and the next pass tries again
+                log.exception("stats: reading the spool %s failed", self.spool.directory)
+            await asyncio.sleep(self.poll_s)
 
-    def put(self, headers: CIMultiDict, body: bytes, at: float) -> Handoff:
-        """Queue one post (``at``: when it arrived, the time its usage counts at); its decoded handoff."""
-        handoff = Handoff.decode(headers.get(CTX_HEADER, ""))
-        self._queue.append((headers, body, at, handoff))
-        if len(self._queue) >= MAX_QUEUED:
-            self.drain()
-        elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self.defer_s, self.drain)
-        return handoff
+    def read(self) -> int:
+        """One pass: build the new lines; the cursor is saved once they are on disk. Returns the lines read."""
+        read = self.spool.read()
+        cursor = self.spool.cursor()
+        if cursor is None:
+            return read
+        save = functools.partial(self.spool.save, cursor)
+        recording = list(self._recording)
+        if not recording:
+            self.writer.after_flush(save)
+        else:  # lines with usage reach the writer when the store has it
+            task = asyncio.ensure_future(self._after(recording, save))
+            self._recording.add(task)
+            task.add_done_callback(self._recording.discard)
+        return read
 
-    def drain(self) -> None:
-        """Build the lines of every queued post now; lines with usage for the policy store follow it there."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        posts, self._queue = self._queue, []
+    async def _after(self, recording: list[asyncio.Task], save: Callable[[], None]) -> None:
+        await asyncio.gather(*recording, return_exceptions=True)
+        self.writer.after_flush(save)
+
+    async def catch_up(self) -> bool:
+        """Read the spool now and wait until the usage of every line read so far is in the store.
+
+        True if that changed anything: lines were read or usage was still on its way to the store.
+        """
+        read = self.read()
+        pending = list(self._recording)
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        return bool(read or pending)
+
+    def add(self, entries: list[SpoolEntry]) -> None:
+        """Build the lines of ``entries`` now; lines with usage for the policy store follow it there."""
         with_usage = []
-        for headers, body, at, handoff in posts:
-            record, update = self.build(headers, body, at, handoff)
+        for entry in entries:
+            record, update = self.build(entry)
             if update is None:
                 self.writer.write(record)
             else:
@@ -99,14 +115,14 @@ class StatsIntake:
             self._recording.add(task)
             task.add_done_callback(self._recording.discard)
 
-    def build(
-        self, headers: CIMultiDict, body: bytes, at: float, handoff: Handoff
-    ) -> tuple[StatsRecord, UsageUpdate | None]:
-        """The line of one post, and what the policy store must hear of it, if anything.
+    def build(self, entry: SpoolEntry) -> tuple[StatsRecord, UsageUpdate | None]:
+        """The line of one finished request, and what the policy store must hear of it, if anything.
 
         Whatever goes wrong while reading usage, a line is still made: usage may
         be lost, the record of the request is not.
         """
+        headers, body, at = entry
+        handoff = Handoff.decode(headers.get(CTX_HEADER, ""))
         try:
             ex = Exchange.from_headers(headers, handoff)
             record = exchange_record(ex, self.apis[ex.provider], body, self.prices)
@@ -137,7 +153,8 @@ class StatsIntake:
             self.writer.write(record)
 
     async def close(self) -> None:
-        """Write what is queued and wait for its usage to reach the policy store (before the writer's last flush)."""
-        self.drain()
-        if self._recording:
-            await asyncio.gather(*self._recording, return_exceptions=True)
+        """Read the spool to its end and wait for the usage to reach the store (before the writer's last flush)."""
+        try:
+            await self.catch_up()
+        finally:
+            self.spool.close()

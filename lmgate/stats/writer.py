@@ -15,7 +15,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import orjson
@@ -45,6 +45,7 @@ class StatsWriter:
         self.on_rotate = on_rotate
         self.on_flush = on_flush  # gets the lines that reached the disk (the rollups), on the flush thread
         self._pending: list[bytes] = []
+        self._markers: list[Callable[[], None]] = []  # after_flush callbacks waiting for the lines before them
         self._io_lock = threading.Lock()  # one flush at a time touches the file
         self.written = 0
         self.dropped = 0
@@ -64,18 +65,34 @@ class StatsWriter:
     def pending(self) -> int:
         return len(self._pending)
 
-    def _take(self) -> list[bytes]:
+    def after_flush(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` on the flush thread once every line queued so far is on disk (the spool's cursor)."""
+        self._markers.append(callback)
+
+    def _take(self) -> tuple[list[bytes], list[Callable[[], None]]]:
         # Swapped on the event-loop thread only, so no write() can land in a taken list.
         lines, self._pending = self._pending, []
-        return lines
+        markers, self._markers = self._markers, []
+        return lines, markers
 
     def flush(self) -> None:
         """Write everything queued so far (blocking; for shutdown and tests)."""
-        self._write_lines(self._take())
+        self._write_lines(*self._take())
 
-    def _write_lines(self, lines: list[bytes]) -> None:
+    def _write_lines(self, lines: list[bytes], markers: Sequence[Callable[[], None]] = ()) -> None:
+        if self._write_and_report(lines):
+            for callback in markers:
+                try:
+                    callback()
+                except Exception:
+                    log.exception("stats: a step after the write failed")
+        else:
+            self._markers[:0] = list(markers)  # after the lines kept in memory reach the disk
+
+    def _write_and_report(self, lines: list[bytes]) -> bool:
+        """Write ``lines``; False if some stay in memory for the next flush."""
         if not lines:
-            return
+            return True
         with self._io_lock:
             data = b"".join(lines)
             try:
@@ -88,12 +105,13 @@ class StatsWriter:
                     log.error("cannot write stats to %s (%s); keeping %d lines in memory", self.path, e, self.pending)
                 self.failing = True
                 self._flushed(lines[:whole])
-                return
+                return False
             if self.failing:
                 log.warning("stats writes to %s work again", self.path)
                 self.failing = False
             self.written += len(lines)
             self._flushed(lines)
+            return True
 
     def _flushed(self, lines: list[bytes]) -> None:
         if not lines or self.on_flush is None:
@@ -184,8 +202,8 @@ class StatsWriter:
         try:
             while True:
                 await asyncio.sleep(self.flush_interval)
-                if self._pending:
-                    await asyncio.to_thread(self._write_lines, self._take())
+                if self._pending or self._markers:
+                    await asyncio.to_thread(self._write_lines, *self._take())
         finally:
             self.flush()
 

@@ -1,8 +1,7 @@
 """A do-nothing stand-in for lmgate's sidecar, for ``run.py --ablate``: the floor of aiohttp itself.
 
 Same framework and settings as ``lmgate serve`` (aiohttp, uvloop, no access log):
-``POST /auth`` reads the body and allows with a fixed handoff, ``POST /stats``
-reads the body and answers 204. Whatever lmgate's sidecar costs above this is
+``POST /auth`` reads the body and allows with a fixed handoff. Whatever lmgate's sidecar costs above this is
 lmgate's own code; this much is the price of an aiohttp request.
 
     python scripts/bench/noop_sidecar.py --port 9001
@@ -22,11 +21,6 @@ async def auth(request: web.Request) -> web.Response:
     return web.Response(status=204, headers={"X-Lmgate-Verdict": "allow", "X-Lmgate-Ctx": CTX})
 
 
-async def stats(request: web.Request) -> web.Response:
-    await request.read()
-    return web.Response(status=204)
-
-
 async def healthz(request: web.Request) -> web.Response:
     return web.Response(text="ok")
 
@@ -43,7 +37,6 @@ def main() -> None:
         pass
     app = web.Application(client_max_size=64 * 1024**2)
     app.router.add_post("/auth", auth)
-    app.router.add_post("/stats", stats)
     app.router.add_get("/healthz", healthz)
     web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None)
 

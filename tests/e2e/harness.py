@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -70,11 +71,14 @@ class Gateway:
         self.config_path = root / "lmgate.yaml"
         self.log_dir = root / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        # in memory as by default, where nginx's workers (nobody, under a root nginx) can reach it; gone at stop()
+        shm = Path("/dev/shm")
+        self.spool_dir = Path(tempfile.mkdtemp(prefix="lmgate-test-", dir=shm)) if shm.is_dir() else root / "spool"
         config = {
             "server": {"host": "127.0.0.1", "port": self.port, "run_dir": str(root / "run"), "worker_processes": "1"},
             "sidecar": {"port": self.sidecar_port, "fast_port": self.fast_port, "auth_timeout": 2.0},
             "allowlist": {"path": str(self.allowlist), "reload_interval": 0.2},
-            "stats": {"path": str(self.stats_path), "flush_interval": 0.1},
+            "stats": {"path": str(self.stats_path), "flush_interval": 0.1, "spool_dir": str(self.spool_dir)},
             "providers": {name: {"upstream": upstream_url} for name in PROVIDER_NAMES},
         }
         for section, values in (settings or {}).items():
@@ -137,6 +141,7 @@ class Gateway:
                 self.nginx.kill()
                 self.nginx.wait()
         self.stop_sidecar()
+        shutil.rmtree(self.spool_dir, ignore_errors=True)
 
     def sidecar_log(self) -> str:
         return (self.log_dir / "sidecar.log").read_text(errors="replace")

@@ -7,6 +7,7 @@ the entry named in each test, independently of lmgate's price lookup.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -265,3 +266,28 @@ def test_azure_and_vertex_json_and_streams_are_priced(gw, fake):
     line = gw.next_stats()[0]
     assert line["stream"] is True
     assert tokens(line)[:2] == (last["promptTokenCount"], last["candidatesTokenCount"])
+
+
+def test_what_nginx_finishes_while_the_sidecar_is_down_is_counted_when_it_is_back(gw, fake):
+    """nginx writes each finished request to the stats spool itself; the sidecar reads it when it runs again."""
+    fake.chunk_delay = 0.2
+    stream = oai(gw).chat.completions.create(
+        model="gpt-4o", messages=HI, stream=True, stream_options={"include_usage": True}
+    )
+    chunks = [next(stream)]  # past /auth: the stream no longer needs the sidecar
+    gw.stop_sidecar(signal.SIGKILL)
+    chunks += list(stream)
+    usage = chunks[-1].usage
+    assert usage is not None and usage.completion_tokens > 0  # the stream ran to its end
+    with pytest.raises(openai.InternalServerError) as refused:  # a new request fails closed meanwhile
+        oai(gw).chat.completions.create(model="gpt-4o-mini", messages=HI)
+    assert refused.value.status_code == 503
+    assert len(gw.stats_lines()) == gw._stats_seen  # nothing writes lines now
+    gw.start_sidecar()
+    lines = {line["status"]: line for line in gw.next_stats(2)}
+    assert set(lines) == {200, 503}
+    done = lines[200]
+    assert (done["input_tokens"], done["output_tokens"]) == (usage.prompt_tokens, usage.completion_tokens)
+    assert done["key_id"] == "team-openai" and done["stream"] and done["error_type"] is None
+    assert done["cost_usd"] == pytest.approx(expected_cost("gpt-4o", usage.prompt_tokens, usage.completion_tokens))
+    assert lines[503]["error_type"] == "sidecar_unavailable" and lines[503]["provider"] == "openai"

@@ -1,5 +1,8 @@
+import os
+
 import pytest
 
+from lmgate import config
 from lmgate.config import ConfigError, load_config
 
 
@@ -77,3 +80,22 @@ def test_shipped_config_file_is_valid_and_matches_the_defaults(monkeypatch, tmp_
     from_file = load_config(shipped, {})
     monkeypatch.chdir(tmp_path)
     assert from_file == load_config(environ={})
+
+
+def test_the_stats_spool_defaults_to_memory_one_per_gateway(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    one = load_config(environ={"LMGATE_SERVER__RUN_DIR": str(tmp_path / "a")}).spool_dir()
+    other = load_config(environ={"LMGATE_SERVER__RUN_DIR": str(tmp_path / "b")}).spool_dir()
+    assert one.parent == config.SHM and one.name.startswith(f"lmgate-{os.geteuid()}-")
+    assert one != other  # two gateways on one host never share a spool
+
+
+def test_the_stats_spool_without_dev_shm_is_in_run_dir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(config, "SHM", tmp_path / "no-such-dir")
+    assert load_config(environ={}).spool_dir() == tmp_path / "run" / "spool"
+
+
+def test_a_configured_stats_spool_is_used_as_given(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_config(environ={"LMGATE_STATS__SPOOL_DIR": "spool-here"}).spool_dir() == tmp_path / "spool-here"

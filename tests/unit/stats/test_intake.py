@@ -1,24 +1,21 @@
-"""The stats intake: posts answered at once, lines built a moment later, usage in the store before the line."""
+"""The stats intake: spool lines become stats lines in batches, usage in the store before the line."""
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
-from types import SimpleNamespace
 
 import orjson
 import pytest
-from multidict import CIMultiDict
 
 from lmgate.config import PolicyConfig
-from lmgate.handlers.stats import stats
 from lmgate.handoff import CTX_HEADER, Handoff
 from lmgate.policies.engine import PolicyEngine
 from lmgate.policies.limits import Limits
 from lmgate.pricing import PriceBook
 from lmgate.providers import get as get_provider
 from lmgate.stats.intake import StatsIntake
+from lmgate.stats.spool import FIELDS, SLICE_S
 from lmgate.stats.writer import StatsWriter
 from lmgate.store.memory import MemoryStore
 from tests.unit.policies.facts import T0, facts
@@ -35,27 +32,39 @@ ANSWER = orjson.dumps(
 ONE_SLOT = Limits(max_parallel=1)
 
 
-def post(lease: str | None, request_id: str = "r1", body: bytes = ANSWER) -> tuple[CIMultiDict, bytes]:
-    """What nginx's @lmgate_stats sends for one finished chat completion."""
+def escaped(data: bytes) -> bytes:
+    """nginx's access_log escaping: ", \\ and bytes outside 32..126 as \\xHH."""
+    return b"".join(b"\\x%02X" % c if c in b'"\\' or not 32 <= c <= 126 else bytes([c]) for c in data)
+
+
+def spool_line(lease: str | None, request_id: str = "r1", body: bytes = ANSWER, provider: str = "openai") -> bytes:
+    """What nginx's access_log writes for one finished chat completion."""
     handoff = Handoff(key_id="k1", owner="alpha", model="gpt-4o-mini", endpoint="/v1/chat/completions", lease=lease)
-    headers = CIMultiDict(
-        {
-            "X-Lmgate-Provider": "openai",
-            "X-Lmgate-Request-Id": request_id,
-            CTX_HEADER: handoff.encode(),
-            "X-Lmgate-Content-Type": "application/json",
-            "X-Lmgate-Facts": f"200|OK|0.005|{time.time():.3f}|0.001|0.004|{len(body)}||||",
-        }
-    )
-    return headers, body
+    fields = {
+        "X-Lmgate-Provider": provider,
+        "X-Lmgate-Request-Id": request_id,
+        "X-Lmgate-Uri": "/openai/v1/chat/completions",
+        CTX_HEADER: handoff.encode(),
+        "X-Lmgate-Content-Type": "application/json",
+        "X-Lmgate-Content-Encoding": "-",
+        "X-Lmgate-Facts": f"200|OK|0.005|{time.time():.3f}|0.001|0.004|{len(body)}||||-|-|-|-",
+    }
+    return b"\t".join([b"1", *(fields[name].encode() for name in FIELDS), escaped(body)]) + b"\n"
 
 
 @pytest.fixture
 def parts(tmp_path):
     writer = StatsWriter(tmp_path / "stats.jsonl")
     engine = PolicyEngine(PolicyConfig(), MemoryStore())
-    intake = StatsIntake({"openai": get_provider("openai")}, PriceBook.load(), writer, engine, defer_s=0.01)
+    spool = tmp_path / "spool"
+    intake = StatsIntake({"openai": get_provider("openai")}, PriceBook.load(), writer, engine, spool, poll_s=0.01)
     return intake, writer, engine
+
+
+def append(intake: StatsIntake, *lines: bytes) -> None:
+    name = f"tag-{int(time.time()) // SLICE_S}.spool"
+    with open(intake.spool.directory / name, "ab") as f:
+        f.write(b"".join(lines))
 
 
 def lines(writer: StatsWriter) -> list[dict]:
@@ -75,27 +84,31 @@ async def slot_free(engine: PolicyEngine) -> bool:
     return decision.allowed
 
 
-async def test_a_post_is_queued_and_its_line_follows_after_the_delay(parts):
+async def test_a_logged_request_becomes_a_line_with_its_usage_and_frees_its_slot(parts):
     intake, writer, engine = parts
     lease = await take_slot(engine)
-    intake.put(*post(lease), at=time.time())
-    assert intake.queued == 1 and writer.pending == 0  # nothing built in the handler's call
+    append(intake, spool_line(lease))
     assert not await slot_free(engine)
-    await asyncio.sleep(0.05)
-    assert intake.queued == 0
+    assert await intake.catch_up()
     [line] = lines(writer)
     assert (line["request_id"], line["input_tokens"], line["output_tokens"]) == ("r1", 11, 7)
     assert line["cost_usd"] > 0
     assert await slot_free(engine)  # the lease came back with the usage
+    assert not await intake.catch_up()  # nothing new: an /auth refused for max_parallel does not retry
 
 
-async def test_many_posts_make_one_batch(parts):
+async def test_the_running_reader_picks_lines_up_within_its_poll_interval(parts):
     intake, writer, _ = parts
-    for i in range(50):
-        intake.put(*post(None, request_id=f"r{i}"), at=time.time())
-    assert intake.queued == 50
-    await asyncio.sleep(0.05)
-    assert [line["request_id"] for line in lines(writer)] == [f"r{i}" for i in range(50)]
+    task = asyncio.create_task(intake.run())
+    try:
+        append(intake, *(spool_line(None, request_id=f"r{i}") for i in range(50)))
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if writer.pending == 50:
+                break
+        assert [line["request_id"] for line in lines(writer)] == [f"r{i}" for i in range(50)]
+    finally:
+        task.cancel()
 
 
 async def test_the_line_waits_for_its_usage_to_reach_the_store(parts):
@@ -110,48 +123,37 @@ async def test_the_line_waits_for_its_usage_to_reach_the_store(parts):
 
     engine.record_usage = slow_record_usage  # type: ignore[method-assign]
     writer.write = lambda record: (events.append("line"), write(record))  # type: ignore[method-assign]
-    intake.put(*post(await take_slot(engine)), at=time.time())
-    intake.drain()
+    append(intake, spool_line(await take_slot(engine)))
+    intake.spool.read()
     assert events == []  # its usage is still on the way
-    await intake.close()
+    assert await intake.catch_up()  # an /auth catching up waits for usage read by an earlier pass
     assert events == ["usage", "line"] and writer.pending == 1
 
 
-async def test_an_unreadable_post_still_writes_a_line(parts):
+async def test_an_unreadable_request_still_writes_a_line(parts):
     intake, writer, engine = parts
     lease = await take_slot(engine)
-    headers, _ = post(lease)
-    headers["X-Lmgate-Provider"] = "no-such-provider"
-    intake.put(headers, b"not json", at=time.time())
+    append(intake, spool_line(lease, provider="no-such-provider", body=b"not json"))
     await intake.close()
     [line] = lines(writer)
     assert line["error_type"] == "stats_error" and line["key_id"] == "k1"
     assert await slot_free(engine)  # the lease is freed from the handoff alone
 
 
-async def test_close_builds_what_is_queued_at_once(parts):
+async def test_close_reads_what_nginx_logged_until_then(parts):
     intake, writer, _ = parts
-    intake.defer_s = 3600
-    intake.put(*post(None), at=time.time())
+    append(intake, spool_line(None), spool_line(None, request_id="r2"))
     await intake.close()
-    assert writer.pending == 1 and intake.queued == 0
+    assert [line["request_id"] for line in lines(writer)] == ["r1", "r2"]
 
 
-async def test_the_stats_answer_comes_after_the_slot_is_free(parts):
-    """nginx reads the client's next request once /stats is answered: a max_parallel=1 client must get its slot."""
+async def test_the_spool_cursor_is_saved_once_the_lines_are_on_disk(parts):
+    """A sidecar that dies before its writer flushed reads those requests again at its next start."""
     intake, writer, engine = parts
-    intake.defer_s = 3600  # the line is not built before the answer
-    gw = SimpleNamespace(stats_intake=intake, policies=engine)
-    answer = stats(gw, *post(await take_slot(engine)), {})  # type: ignore[arg-type]
-    reply = await answer if inspect.isawaitable(answer) else answer
-    assert reply[0] == 204 and writer.pending == 0
-    assert await slot_free(engine)
-    await intake.close()
-    assert writer.pending == 1
-
-
-async def test_a_post_without_a_lease_is_answered_at_once(parts):
-    intake, _, engine = parts
-    gw = SimpleNamespace(stats_intake=intake, policies=engine)
-    assert stats(gw, *post(None), {}) == (204, {}, b"")  # type: ignore[arg-type]
-    await intake.close()
+    append(intake, spool_line(None), spool_line(await take_slot(engine), request_id="r2"))
+    cursor = intake.spool.directory / "cursor.json"
+    assert await intake.catch_up()
+    assert writer.pending == 2 and not cursor.exists()
+    writer.flush()
+    [(name, (_, offset))] = orjson.loads(cursor.read_bytes()).items()
+    assert offset == (intake.spool.directory / name).stat().st_size

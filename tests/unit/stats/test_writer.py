@@ -63,6 +63,29 @@ def test_full_disk_keeps_lines_and_writes_them_later(tmp_path, monkeypatch, capl
     assert not w.failing
 
 
+def test_after_flush_runs_once_the_lines_before_it_are_on_disk(tmp_path, monkeypatch):
+    path = tmp_path / "s.jsonl"
+    w = StatsWriter(path)
+    seen: list[list] = []
+    w.write({"n": 1})
+    w.after_flush(lambda: seen.append([r["n"] for r in _lines(path)]))
+    w.write({"n": 2})
+    real_write = os.write
+
+    def full_disk(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full_disk)
+    w.flush()
+    assert seen == [], "nothing reached the disk: the callback waits"
+    monkeypatch.setattr(os, "write", real_write)
+    w.flush()
+    assert seen == [[1, 2]] and w.pending == 0
+    w.after_flush(lambda: seen.append("no lines"))
+    w.flush()
+    assert seen[-1] == "no lines", "a callback with no lines before it runs at the next flush"
+
+
 def test_buffer_cap_drops_oldest_and_counts(tmp_path):
     w = StatsWriter(tmp_path / "s.jsonl", max_buffered=3)
     for i in range(5):
