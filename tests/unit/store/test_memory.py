@@ -22,9 +22,29 @@ async def test_rpm_log_holds_one_window_in_compact_storage():
         assert await store.acquire(checks, NOW + i * 0.01, f"l{i}", 600) is PASSED
     hits = store._scopes["k:a"].hits
     assert len(hits) == 6000  # the last 60 s
-    assert hits.oldest() == NOW + 14_000 * 0.01
-    assert len(hits.times) <= 2 * 6000  # expired times are dropped, not only skipped
-    assert hits.times.itemsize == 8
+    assert NOW + 14_000 * 0.01 <= hits.oldest() <= NOW + 14_000 * 0.01 + 0.001
+    assert len(hits.ms) <= 2 * 6000  # expired times are dropped, not only skipped
+
+
+async def test_rpm_log_keeps_one_entry_per_millisecond():
+    store = MemoryStore()
+    checks = [Check(RPM, "k:a", 10**9)]
+    for i in range(100_000):  # 20 s at 5,000 requests a second
+        await store.acquire(checks, NOW + i * 0.0002, f"l{i}", 600)
+    hits = store._scopes["k:a"].hits
+    assert len(hits) == 100_000
+    assert len(hits.ms) == 20_001 and sum(hits.counts) == 100_000
+
+
+async def test_rpm_hits_leave_the_window_no_earlier_than_their_exact_time():
+    """Rounded to the millisecond, but up: a request is never let past the limit early."""
+    store = MemoryStore()
+    checks = [Check(RPM, "k:a", 1)]
+    first = NOW + 0.0004  # 0.4 ms into a millisecond
+    assert await store.acquire(checks, first, "l1", 600) is PASSED
+    refused = await store.acquire(checks, first + 60.0 - 0.0001, "l2", 600)
+    assert refused.denied == 0 and refused.reset_at >= first + 60.0
+    assert await store.acquire(checks, first + 60.001, "l3", 600) is PASSED
 
 
 async def test_tpm_buckets_bounded_by_the_window():
