@@ -1,7 +1,7 @@
-"""What /auth hands nginx to carry, unread, to /stats: one opaque header value.
+"""What /auth hands nginx to carry, unread, to the stats line: one opaque header value.
 
 njs copies it from the auth reply into a variable and nginx sends it back with
-the stats post, so the sidecar needs no per-request state between the two.
+the stats spool, so the sidecar needs no per-request state between the two.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class Handoff:
     model: str | None = None
     stream: bool = False
     endpoint: str = ""
-    lease: str | None = None  # the policy engine's lease: /stats reports usage and frees it
+    lease: str | None = None  # the policy engine's lease: the stats line reports usage and frees it
     prompt_estimate: int | None = None  # tokens of the prompt, when the answer will not report usage
     dlp: dict | None = None  # DLP mode, action, findings (types and counts), for the stats line
 

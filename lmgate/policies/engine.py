@@ -1,4 +1,4 @@
-"""The policy engine of /auth: models → budget → max_parallel → rpm → tpm, then usage from /stats.
+"""The policy engine of /auth: models → budget → max_parallel → rpm → tpm, then usage from stats lines.
 
 ``decide`` runs the pure rules, then asks the store to judge and commit every
 counted rule in one atomic call, so a refused request consumes nothing. A key

@@ -1,4 +1,4 @@
-"""max_parallel: requests in flight per key and per owner, held by a lease until /stats releases it."""
+"""max_parallel: requests in flight per key and per owner, held by a lease until the stats line frees it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Turn what nginx posts to /stats (or a refusal at /auth) into one StatsRecord."""
+"""Turn what nginx wrote to the stats spool (or a refusal at /auth) into one StatsRecord."""
 
 from __future__ import annotations
 
@@ -99,8 +99,8 @@ def facts(h: Mapping[str, str]) -> dict[str, str]:
 
 
 def _status(value: str | None, completed: bool) -> int:
-    """nginx's $status; in post_action, with no status sent yet (the client left first), it prints
-    the HTTP version 0.9 as ``9``: that is nginx's 499, client closed request."""
+    """nginx's $status; nginx logs 499 when the client left first (the post_action it replaced printed
+    the HTTP version 0.9 as ``9`` then: read as 499 too)."""
     status = int_or_zero(value)
     return 499 if status < 100 and not completed else status
 

@@ -1,9 +1,9 @@
 """Reassemble what nginx captured of a response: the published capture plus the ring of newest chunks.
 
-The body posted to /stats is ``capture ‖ t0 ‖ … ‖ t7`` (see nginx/njs/gate.js):
+The captured body in the spool line is ``capture ‖ t0 ‖ … ‖ t7`` (see nginx/njs/gate.js):
 ``capture`` is the head and tail of the response as last published (its middle
-dropped past the cap, at ``X-Lmgate-Capture-Gap``), and ``t0..t7`` a ring of the
-chunks that arrived after that publish. ``X-Lmgate-Tail`` = ``seq,published_seq:
+dropped past the cap, at ``$lmgate_capture_gap``), and ``t0..t7`` a ring of the
+chunks that arrived after that publish. ``$lmgate_tail`` = ``seq,published_seq:
 len0,…,len7`` says how to cut and order them. The result is the response bytes
 in order, with the offsets where bytes are missing.
 """

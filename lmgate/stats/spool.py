@@ -48,7 +48,6 @@ VERSION = b"1"
 FIELDS = (
     "X-Lmgate-Provider",
     "X-Lmgate-Request-Id",
-    "X-Lmgate-Uri",
     CTX_HEADER,
     "X-Lmgate-Content-Type",
     "X-Lmgate-Content-Encoding",

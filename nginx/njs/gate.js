@@ -1,7 +1,7 @@
 // lmgate's njs glue. It decides nothing: it asks the sidecar, then forwards the
 // request (untouched, or with the headers/URI/body the sidecar replaced) or
 // returns the sidecar's refusal, and copies the response into variables for
-// the stats post (post_action @lmgate_stats).
+// the stats line nginx writes to the spool (access_log ... lmgate_spool).
 
 // Reply headers of /auth that are the sidecar's own business, not the client's.
 var NOT_FORWARDED = {

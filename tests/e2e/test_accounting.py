@@ -291,3 +291,16 @@ def test_what_nginx_finishes_while_the_sidecar_is_down_is_counted_when_it_is_bac
     assert done["key_id"] == "team-openai" and done["stream"] and done["error_type"] is None
     assert done["cost_usd"] == pytest.approx(expected_cost("gpt-4o", usage.prompt_tokens, usage.completion_tokens))
     assert lines[503]["error_type"] == "sidecar_unavailable" and lines[503]["provider"] == "openai"
+
+
+def test_a_key_in_the_query_reaches_neither_the_spool_nor_the_stats_line(gw, fake):
+    path = "/gemini/v1beta/models/gemini-2.0-flash:generateContent?key=" + KEYS["gemini"]
+    body = orjson.dumps({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]})
+    resp, data = raw_request(gw, "POST", path, body, {"Content-Type": "application/json"})
+    assert resp.status == 200, data
+    line = gw.next_stats()[0]
+    assert (line["provider"], line["key_id"]) == ("gemini", "team-gemini")
+    spooled = b"".join(p.read_bytes() for p in gw.spool_dir.glob("*.spool"))
+    assert line["request_id"].encode() in spooled  # the line came through the spool
+    assert KEYS["gemini"].encode() not in spooled
+    assert KEYS["gemini"].encode() not in gw.stats_path.read_bytes()

@@ -43,7 +43,6 @@ def spool_line(lease: str | None, request_id: str = "r1", body: bytes = ANSWER, 
     fields = {
         "X-Lmgate-Provider": provider,
         "X-Lmgate-Request-Id": request_id,
-        "X-Lmgate-Uri": "/openai/v1/chat/completions",
         CTX_HEADER: handoff.encode(),
         "X-Lmgate-Content-Type": "application/json",
         "X-Lmgate-Content-Encoding": "-",

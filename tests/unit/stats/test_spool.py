@@ -47,7 +47,6 @@ def spool_line(
     *,
     provider: str = "openai",
     request_id: str = "r1",
-    uri: str = "/openai/v1/chat/completions",
     ctx: str = "ctx-blob",
     content_type: str | None = "application/json",
     content_encoding: str | None = None,
@@ -60,7 +59,7 @@ def spool_line(
         # $body_bytes_sent|$lmgate_capture_gap|$lmgate_tail|$lmgate_error|4 absent bedrock headers
         facts = ["200", "OK", "0.012", f"{msec:.3f}", "0.001", "0.010", str(len(body)), "", "", ""]
         facts += [None] * 4
-    fields = [provider, request_id, uri, ctx, content_type, content_encoding]
+    fields = [provider, request_id, ctx, content_type, content_encoding]
     facts_field = b"|".join(_var(f) for f in facts)
     return b"\t".join([spool.VERSION, *(_var(f) for f in fields), facts_field, nginx_escape(body)]) + b"\n"
 
@@ -114,16 +113,16 @@ def test_log_format_in_nginx_conf_is_the_one_the_parser_reads():
     parts = fmt.split("\\t")  # nginx turns the two characters \t into a tab
     assert len(parts) == 1 + len(FIELDS) + 1
     assert parts[0].encode() == spool.VERSION
-    assert parts[1:7] == [
+    assert parts[1:6] == [
         "$lmgate_provider",
         "$request_id",
-        "$request_uri",
         "$lmgate_ctx",
         "$sent_http_content_type",
         "$sent_http_content_encoding",
     ]
-    assert parts[7].split("|")[3] == "$msec"
-    assert parts[8].startswith("$lmgate_capture")
+    assert parts[6].split("|")[3] == "$msec"
+    assert "$request_uri" not in fmt and "$args" not in fmt, "a query may hold a key: it must not reach the disk"
+    assert parts[7].startswith("$lmgate_capture")
 
     regex = re.search(r'map \$msec \$lmgate_spool_slice \{\s*"([^"]+)" \$s;', conf).group(1)
     assert regex.startswith("~")  # nginx: a case-sensitive regex
@@ -168,10 +167,10 @@ def test_literal_backslash_x_text_is_not_decoded_as_an_escape():
 
 def test_non_ascii_field_round_trips_as_text():
     content_type = 'text/plain; charset="utf-8"; x=ü日本'
-    uri = "/openai/v1/models?q=café\\x41"
-    entry = parse_line(spool_line(content_type=content_type, uri=uri)[:-1])
+    request_id = "café\\x41"
+    entry = parse_line(spool_line(content_type=content_type, request_id=request_id)[:-1])
     assert entry.fields["X-Lmgate-Content-Type"] == content_type
-    assert entry.fields["X-Lmgate-Uri"] == uri
+    assert entry.fields["X-Lmgate-Request-Id"] == request_id
     assert _text(nginx_escape("ü日本".encode())) == "ü日本"
 
 
@@ -180,7 +179,6 @@ def test_fields_are_named_in_log_format_order():
         spool_line(
             provider="bedrock",
             request_id="req-7",
-            uri="/bedrock/x",
             ctx="c1",
             content_type="text/event-stream",
             content_encoding="gzip",
@@ -189,7 +187,6 @@ def test_fields_are_named_in_log_format_order():
     assert list(entry.fields) == list(FIELDS)
     assert entry.fields["X-Lmgate-Provider"] == "bedrock"
     assert entry.fields["X-Lmgate-Request-Id"] == "req-7"
-    assert entry.fields["X-Lmgate-Uri"] == "/bedrock/x"
     assert entry.fields[spool.CTX_HEADER] == "c1"
     assert entry.fields["X-Lmgate-Content-Type"] == "text/event-stream"
     assert entry.fields["X-Lmgate-Content-Encoding"] == "gzip"
