@@ -46,7 +46,7 @@ class Handoff:
     def decode(cls, value: str) -> Handoff:
         """The handoff of ``value``; an empty or damaged one gives an empty handoff (the line is still written)."""
         try:
-            fields = orjson.loads(base64.b64decode(value, validate=True))
+            fields = orjson.loads(binascii.a2b_base64(value, strict_mode=True))
             key_id, owner, masked, model, stream, endpoint, lease, estimate, dlp = fields
         except (ValueError, TypeError, binascii.Error):
             return cls()

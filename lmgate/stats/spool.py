@@ -43,7 +43,7 @@ from lmgate.handoff import CTX_HEADER
 
 log = logging.getLogger("lmgate.stats")
 
-VERSION = b"1"
+VERSION = "1"
 #: the fields after the version, in log_format order, under the names stats/build.py reads them by
 FIELDS = (
     "X-Lmgate-Provider",
@@ -71,14 +71,19 @@ class SpoolEntry(NamedTuple):
 
 def parse_line(line: bytes) -> SpoolEntry | None:
     """One spool line (without its newline); None if it is not one."""
-    parts = line.split(b"\t")
-    if len(parts) != len(FIELDS) + 2 or parts[0] != VERSION:
-        return None
+    cut = line.rfind(b"\t")
+    head, raw_body = line[:cut], line[cut + 1 :]
     try:
-        fields = {name: _text(value) for name, value in zip(FIELDS, parts[1:-1], strict=True)}
-        body = unescape(parts[-1])
-    except ValueError:  # a broken \xHH: not nginx's writing, a damaged file
+        if b"\\" in head:  # rare: an escaped byte in a header value
+            texts = [_text(value) for value in head.split(b"\t")]
+        else:  # nginx escapes every byte above 126: plain ASCII
+            texts = ["" if value == "-" else value for value in head.decode("ascii").split("\t")]
+        body = unescape(raw_body)
+    except ValueError:  # a broken \xHH or a raw high byte: not nginx's writing, a damaged file
         return None
+    if cut < 0 or len(texts) != len(FIELDS) + 1 or texts[0] != VERSION:
+        return None
+    fields = dict(zip(FIELDS, texts[1:], strict=True))
     try:
         at = float(fields["X-Lmgate-Facts"].split("|", 4)[3])
     except (IndexError, ValueError):

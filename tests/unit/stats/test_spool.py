@@ -61,7 +61,7 @@ def spool_line(
         facts += [None] * 4
     fields = [provider, request_id, ctx, content_type, content_encoding]
     facts_field = b"|".join(_var(f) for f in facts)
-    return b"\t".join([spool.VERSION, *(_var(f) for f in fields), facts_field, nginx_escape(body)]) + b"\n"
+    return b"\t".join([spool.VERSION.encode(), *(_var(f) for f in fields), facts_field, nginx_escape(body)]) + b"\n"
 
 
 def spool_file(directory: Path, tag: str = "0123abcd", slice_number: int = SLICE) -> Path:
@@ -112,7 +112,7 @@ def test_log_format_in_nginx_conf_is_the_one_the_parser_reads():
     fmt = re.search(r"log_format lmgate_spool '([^']*)';", conf).group(1)
     parts = fmt.split("\\t")  # nginx turns the two characters \t into a tab
     assert len(parts) == 1 + len(FIELDS) + 1
-    assert parts[0].encode() == spool.VERSION
+    assert parts[0] == spool.VERSION
     assert parts[1:6] == [
         "$lmgate_provider",
         "$request_id",
