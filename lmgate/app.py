@@ -20,15 +20,12 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     gw = app[GATEWAY]
     gw.dlp.ensure_started(gw.allowlist.current)
     gw.allowlist.on_change = gw.dlp.ensure_started
-    tasks = [
-        asyncio.create_task(gw.allowlist.run()),
-        asyncio.create_task(gw.writer.run()),
-        asyncio.create_task(gw.stats_intake.run()),
-    ]
+    reading = asyncio.create_task(gw.stats_intake.run())
+    tasks = [asyncio.create_task(gw.allowlist.run()), asyncio.create_task(gw.writer.run()), reading]
     fast = await fastpath.serve(gw, gw.config.sidecar.host, gw.config.sidecar.fast_port, FAST_ROUTES)
     yield
     fast.close()
-    tasks[2].cancel()
+    reading.cancel()
     await gw.stats_intake.close()  # what nginx logged until now becomes lines before the writer's last flush
     for task in tasks:
         task.cancel()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
@@ -76,11 +76,18 @@ class _Protocol(asyncio.Protocol):
         if self.pending is not None and not self.pending.done():  # answers go out in request order
             self.pending = asyncio.ensure_future(self._answer_after(self.pending, request, keep_alive))
             return
+        later = self._answer(request, keep_alive)
+        if later is not None:
+            self.pending = asyncio.ensure_future(later)
+
+    def _answer(self, request: tuple[bytes, CIMultiDict, bytes, bytes], keep_alive: bool) -> Awaitable[None] | None:
+        """Write the reply now if the handler has it (no task: a task per request was ~6% of the sidecar);
+        else what writes it once it has."""
         started = self._start(*request)
-        if isinstance(started, tuple):  # answered at once: no task (a task per request was ~6% of the sidecar)
+        if isinstance(started, tuple):
             self._write(started, keep_alive)
-        else:
-            self.pending = asyncio.ensure_future(self._finish(path, started, keep_alive))
+            return None
+        return self._finish(request[0], started, keep_alive)
 
     def _start(self, path: bytes, headers: CIMultiDict, body: bytes, query: bytes) -> Reply | Answer:
         handler = self.routes.get(path)
@@ -103,11 +110,9 @@ class _Protocol(asyncio.Protocol):
         self, before: asyncio.Task, request: tuple[bytes, CIMultiDict, bytes, bytes], keep_alive: bool
     ) -> None:
         await before
-        started = self._start(*request)
-        if isinstance(started, tuple):
-            self._write(started, keep_alive)
-        else:
-            await self._finish(request[0], started, keep_alive)
+        later = self._answer(request, keep_alive)
+        if later is not None:
+            await later
 
     def _write(self, reply: Reply, keep_alive: bool) -> None:
         if self.transport is None:
