@@ -98,9 +98,8 @@ def main() -> None:
                 f"add: {len(live):,} lines in batches of {args.batch} in {took:.1f} s ({len(live) / took:,.0f} lines/s)"
             )
 
-            db = store._reader
-            hours = db.execute("SELECT COUNT(*) FROM rollup_hour").fetchone()[0]
-            days = db.execute("SELECT COUNT(*) FROM rollup_day").fetchone()[0]
+            counts = store.row_counts()
+            hours, days = counts["hour"], counts["day"]
             size = sum(p.stat().st_size for p in Path(tmp).glob("bench.sqlite*")) / 1024**2
             print(f"rows: {hours:,} hour rows, {days:,} day rows; database {size:.0f} MiB")
 

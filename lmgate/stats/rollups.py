@@ -278,6 +278,11 @@ class Rollups:
         rows = self.query(since, key_id=key_id, owner=owner)
         return rows[0]["cost_usd"] if rows else 0.0
 
+    def row_counts(self) -> dict[str, int]:
+        """Rows per bucket table, e.g. ``{"hour": 980_000, "day": 390_000}``: how big the store is (benchmarks)."""
+        with self._read_lock:
+            return {b: self._reader.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for b, t in TABLES.items()}
+
 
 def _legs(lo: int, hi: int | None, bucket: Bucket, by_hour: bool) -> list[tuple[str, int, int | None]]:
     """(table, start, end) ranges covering [lo, hi): whole days from the day table where allowed."""

@@ -114,6 +114,13 @@ def test_sums_per_hour_and_day(store):
     assert day["day"] == "2026-11-02" and day["requests"] == 3 and day["cost_usd"] == 0.875
 
 
+def test_row_counts_are_rows_per_table(store):
+    assert store.row_counts() == {"hour": 0, "day": 0}
+    # two keys in hour 0, one of them again in hour 1, and a line the next day: 4 hour rows, 3 day rows
+    store.add([line(T0), line(T0 + 60, key="k2"), line(T0 + 3600), line(T0 + 86400)])
+    assert store.row_counts() == {"hour": 4, "day": 3}
+
+
 def test_group_by_dimensions_filters_and_nulls(store):
     store.add(
         [
