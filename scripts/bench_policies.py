@@ -24,8 +24,6 @@ from lmgate.config import PolicyConfig
 from lmgate.policies.base import RequestFacts
 from lmgate.policies.engine import PolicyEngine
 from lmgate.policies.limits import NO_LIMITS, Limits
-from lmgate.store.base import Store
-from lmgate.store.memory import MemoryStore
 
 BIG = 10**9
 ALL_RULES = Limits(models=("gpt-4o*", "claude-*"), rpm=BIG, tpm=BIG, budget_usd=1e9, max_parallel=BIG)
@@ -33,12 +31,22 @@ OWNER = {"models": ["gpt-*", "claude-*"], "rpm": BIG, "tpm": BIG, "budget_usd": 
 BATCH = 500
 
 
-def _engine(store: Store) -> PolicyEngine:
-    return PolicyEngine(PolicyConfig(owners={"team": OWNER}), store)
+def _engine(store: str) -> PolicyEngine:
+    """The engine as the sidecar builds it, on the store ``policies.store`` names ('memory' or a Redis URL)."""
+    return PolicyEngine.from_config(PolicyConfig(owners={"team": OWNER}, store=store))
 
 
 def _facts(engine: PolicyEngine, key: Limits, owner: str) -> RequestFacts:
-    return RequestFacts("key-1", owner, "gpt-4o-mini", "openai", time.time(), key, engine.owner_limits(owner), "r")
+    return RequestFacts(
+        key_id="key-1",
+        owner=owner,
+        model="gpt-4o-mini",
+        provider="openai",
+        now=time.time(),
+        key_limits=key,
+        owner_limits=engine.owner_limits(owner),
+        request_id="r",
+    )
 
 
 async def _sequential(engine: PolicyEngine, facts: RequestFacts, seconds: float) -> tuple[float, float, int]:
@@ -79,7 +87,7 @@ async def _warm(engine: PolicyEngine, facts: RequestFacts) -> None:
 
 async def bench(seconds: float, redis_url: str | None) -> None:
     print(f"event loop: {type(asyncio.get_running_loop()).__module__}; {seconds:g} s per line")
-    engine = _engine(MemoryStore())
+    engine = _engine("memory")
     scenarios = [
         ("no limits (fast path)", _facts(engine, NO_LIMITS, "nobody")),
         ("models only", _facts(engine, Limits(models=ALL_RULES.models), "nobody")),
@@ -94,10 +102,7 @@ async def bench(seconds: float, redis_url: str | None) -> None:
         print(f"{'memory':7} {name:26} {d_us:10.2f} {r_us:16.2f} {n:10d}")
     if redis_url is None:
         return
-    from lmgate.store.redis import RedisStore
-
-    store = RedisStore.from_url(redis_url)
-    engine = _engine(store)
+    engine = _engine(redis_url)
     try:
         for name, facts in scenarios[2:]:
             facts = _facts(engine, facts.key_limits, facts.owner)
@@ -108,7 +113,7 @@ async def bench(seconds: float, redis_url: str | None) -> None:
         us = await _concurrent(engine, facts, seconds)
         print(f"{'redis':7} {'all rules, key+owner, 50∥':26} {us:10.2f} {'':16} {'(throughput)':>10}")
     finally:
-        await store.close()
+        await engine.close()
 
 
 def main() -> None:

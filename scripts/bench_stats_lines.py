@@ -7,7 +7,7 @@ The lines are what nginx writes for the benchmark's requests (scripts/bench):
 the 994-byte chat completion, and a 20-token OpenAI stream with its usage chunk
 in the ring of newest chunks. The policy store and the writer's disk are left
 out: this is the Python cost of the line itself, the part of the sidecar the
-profile after the spool put at a third (docs/performance.md).
+profile after the spool put at a third (docs/performance-history.md).
 """
 
 from __future__ import annotations
@@ -20,16 +20,12 @@ import time
 from pathlib import Path
 
 import orjson
+import yaml
 
-from lmgate.config import PolicyConfig
+from lmgate.config import load_config
+from lmgate.gateway import Gateway
 from lmgate.handoff import Handoff
-from lmgate.policies.engine import PolicyEngine
-from lmgate.pricing import PriceBook
-from lmgate.providers import get as get_provider
-from lmgate.stats.intake import StatsIntake
 from lmgate.stats.spool import parse_line
-from lmgate.stats.writer import StatsWriter
-from lmgate.store.memory import MemoryStore
 
 
 def escaped(data: bytes) -> bytes:
@@ -76,21 +72,31 @@ def stream_line() -> bytes:
     return spool_line(b"".join(published) + b"".join(ring), True, tail, "text/event-stream")
 
 
+def gateway(tmp: Path) -> Gateway:
+    """The sidecar's parts as ``lmgate serve`` builds them (default providers and prices), with files in ``tmp``."""
+    (tmp / "allowlist.csv").write_text("id,api_key,owner,added\n")
+    config = {
+        "server": {"run_dir": str(tmp / "run")},
+        "allowlist": {"path": str(tmp / "allowlist.csv")},
+        "stats": {"path": str(tmp / "stats.jsonl"), "spool_dir": str(tmp / "spool")},
+        "rollups": {"path": str(tmp / "rollups.sqlite")},
+    }
+    (tmp / "lmgate.yaml").write_text(yaml.safe_dump(config))
+    return Gateway.from_config(load_config(tmp / "lmgate.yaml", {}))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--lines", type=int, default=50_000)
     p.add_argument("--profile", action="store_true", help="cProfile the JSON lines instead of timing")
     a = p.parse_args()
     tmp = Path(tempfile.mkdtemp())
-    writer = StatsWriter(tmp / "stats.jsonl")
-    policies = PolicyEngine(PolicyConfig(), MemoryStore())
-    intake = StatsIntake({"openai": get_provider("openai")}, PriceBook.load(), writer, policies, tmp / "spool")
+    intake = gateway(tmp).stats_intake
 
     def run(line: bytes, n: int) -> None:
         for _ in range(n):
             record, _ = intake.build(parse_line(line))
-            writer.write(record)
-            writer._pending.clear()
+            orjson.dumps(record)  # what the writer queues for the file
 
     for name, line in (("json", json_line()), ("stream", stream_line())):
         record, _ = intake.build(parse_line(line))
