@@ -21,7 +21,7 @@ from lmgate.errors import GateError, Unauthorized, render
 from lmgate.fastpath import Reply
 from lmgate.gateway import Gateway, Route
 from lmgate.handoff import CTX_HEADER, Handoff
-from lmgate.keys import mask_key
+from lmgate.keys import credential_places, describe_places, mask_key
 from lmgate.policies.base import TOO_MANY_PARALLEL, Decision, RequestFacts
 from lmgate.providers.base import ClientCredential, ErrorKind
 from lmgate.rewrite import UpstreamRewrite
@@ -49,6 +49,7 @@ async def auth(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, s
     cred = route.api.client_credential(headers, query)
     handoff = Handoff(masked_key=mask_key(cred.key if cred else None), endpoint=path)
     try:
+        _one_credential(headers, query)
         entry = _authenticate(gw, route, cred)
         handoff.key_id, handoff.owner = entry.id, entry.owner
         _check_signature(gw, route, headers, cred, entry, raw_uri, body)
@@ -156,6 +157,17 @@ def _authenticate(gw: Gateway, route: Route, cred: ClientCredential | None) -> K
     if entry is None:
         raise Unauthorized(f"lmgate: API key {mask_key(cred.key)} is not on this gateway's allow-list")
     return entry
+
+
+def _one_credential(headers: CIMultiDict, query: str) -> None:
+    """nginx forwards every credential the client sent, and only one is checked: a second one would
+    ride along unchecked, so a request with more than one is refused whole."""
+    places = credential_places(headers, query)
+    if len(places) > 1:
+        raise Unauthorized(
+            f"lmgate: the request carries more than one credential ({describe_places(places)}); "
+            "send exactly one key, once"
+        )
 
 
 def _where(sources: tuple[str, ...]) -> str:
