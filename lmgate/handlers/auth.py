@@ -17,10 +17,11 @@ from multidict import CIMultiDict
 
 from lmgate.allowlist import KeyEntry
 from lmgate.dlp.gate import DlpBlocked
-from lmgate.errors import GateError, Unauthorized, render
+from lmgate.errors import GateError, InvalidRequest, Unauthorized, render
 from lmgate.fastpath import Reply
 from lmgate.gateway import Gateway, Route
 from lmgate.handoff import CTX_HEADER, Handoff
+from lmgate.judged import AmbiguousPath, judged_path, may_repeat_key, read_only, repeats_key
 from lmgate.keys import credential_places, describe_places, mask_key
 from lmgate.policies.base import TOO_MANY_PARALLEL, Decision, RequestFacts
 from lmgate.providers.base import ClientCredential, ErrorKind
@@ -34,7 +35,6 @@ log = logging.getLogger("lmgate.auth")
 
 VERDICT_HEADER = "X-Lmgate-Verdict"
 BIG_BODY = 256 * 1024  # parse larger JSON bodies off the event loop
-READ_ONLY_METHODS = frozenset(("GET", "HEAD"))
 
 
 async def auth(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, str]) -> Reply:
@@ -53,7 +53,9 @@ async def auth(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, s
         entry = _authenticate(gw, route, cred)
         handoff.key_id, handoff.owner = entry.id, entry.owner
         _check_signature(gw, route, headers, cred, entry, raw_uri, body)
+        path = _judged_path(route, path)
         doc = await _json_body(body)
+        await _one_model(body, doc)
         handoff.model = route.api.model_from_request(path, doc)
         handoff.stream = route.api.stream_requested(path, doc)
         facts = RequestFacts(
@@ -65,7 +67,7 @@ async def auth(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, s
             key_limits=entry.limits,
             owner_limits=gw.policies.owner_limits(entry.owner),
             request_id=headers.get("X-Lmgate-Request-Id", ""),
-            read_only=method in READ_ONLY_METHODS,
+            read_only=read_only(method, headers, query),
         )
         decision = await gw.policies.decide(facts)
         if _slot_taken(decision) and await gw.stats_intake.catch_up():
@@ -168,6 +170,25 @@ def _one_credential(headers: CIMultiDict, query: str) -> None:
             f"lmgate: the request carries more than one credential ({describe_places(places)}); "
             "send exactly one key, once"
         )
+
+
+def _judged_path(route: Route, path: str) -> str:
+    """The path as the provider will read it, which the rules judge; one it may read otherwise is refused."""
+    try:
+        return judged_path(path, slashes_in_names=route.api.slashes_in_names)
+    except AmbiguousPath as e:
+        raise InvalidRequest(f"lmgate: the request path {e}; send the path the provider should act on") from None
+
+
+async def _one_model(body: bytes, doc: dict | None) -> None:
+    """The rules judge the body's model; a provider whose parser keeps another copy of it would run that one."""
+    if doc is None or "model" not in doc or not may_repeat_key(body, "model"):
+        return
+    repeated = (
+        await asyncio.to_thread(repeats_key, body, "model") if len(body) > BIG_BODY else repeats_key(body, "model")
+    )
+    if repeated:
+        raise InvalidRequest('lmgate: the body names "model" more than once; send it once')
 
 
 def _where(sources: tuple[str, ...]) -> str:
