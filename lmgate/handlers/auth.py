@@ -55,7 +55,6 @@ async def auth(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, s
         _check_signature(gw, route, headers, cred, entry, raw_uri, body)
         path = _judged_path(route, path)
         doc = await _json_body(body)
-        await _one_model(body, doc)
         handoff.model = route.api.model_from_request(path, doc)
         handoff.stream = route.api.stream_requested(path, doc)
         facts = RequestFacts(
@@ -69,6 +68,7 @@ async def auth(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, s
             request_id=headers.get("X-Lmgate-Request-Id", ""),
             read_only=read_only(method, headers, query),
         )
+        await _one_model(body, doc, facts)
         decision = await gw.policies.decide(facts)
         if _slot_taken(decision) and await gw.stats_intake.catch_up():
             # nginx logs a request before it reads the next one on that connection: a client sending one
@@ -180,9 +180,12 @@ def _judged_path(route: Route, path: str) -> str:
         raise InvalidRequest(f"lmgate: the request path {e}; send the path the provider should act on") from None
 
 
-async def _one_model(body: bytes, doc: dict | None) -> None:
-    """The rules judge the body's model; a provider whose parser keeps another copy of it would run that one."""
-    if doc is None or "model" not in doc or not may_repeat_key(body, "model"):
+async def _one_model(body: bytes, doc: dict | None, facts: RequestFacts) -> None:
+    """Model rules judge the body's model (orjson keeps the last copy of a repeated key); a provider
+    whose parser keeps another copy would run that one. Without rules nothing is judged: no scan."""
+    if doc is None or "model" not in doc or (facts.key_limits.model_re is None and facts.owner_limits.model_re is None):
+        return
+    if not may_repeat_key(body, "model"):
         return
     repeated = (
         await asyncio.to_thread(repeats_key, body, "model") if len(body) > BIG_BODY else repeats_key(body, "model")

@@ -1,7 +1,7 @@
 import pytest
 from multidict import CIMultiDict
 
-from lmgate.keys import credential_places, describe_places, extract_key, mask_key
+from lmgate.keys import CREDENTIAL_PLACES, credential_places, describe_places, extract_key, mask_key
 
 ALL = ("authorization", "x-api-key", "api-key", "x-goog-api-key", "?key")
 
@@ -44,7 +44,7 @@ def test_mask_shows_at_most_six_and_never_the_whole_key(key, masked):
     [
         ([("X-Api-Key", "k1")], "", ["x-api-key"]),
         ([("X-Api-Key", "k1"), ("x-api-key", "k1")], "", ["x-api-key", "x-api-key"]),  # equal copies count too
-        ([("x-api-key", "k1"), ("Authorization", "Bearer k2")], "", ["x-api-key", "authorization"]),
+        ([("x-api-key", "k1"), ("Authorization", "Bearer k2")], "", ["authorization", "x-api-key"]),
         ([("Authorization", "Basic dXNlcjpwYXNz")], "", ["authorization"]),  # any scheme is a credential
         ([("x-api-key", "k1"), ("Authorization", "  ")], "", ["x-api-key"]),  # an empty header carries none
         ([("x-goog-api-key", "k1")], "alt=sse&key=k2", ["x-goog-api-key", "?key"]),
@@ -72,3 +72,9 @@ def test_credential_places_reads_plain_mappings_case_insensitively():
 def test_describe_places_names_places_and_copies_never_values():
     text = describe_places(["x-api-key", "?key", "x-api-key"])
     assert text == "x-api-key header (2 copies), ?key= query parameter"
+
+
+def test_the_cheap_query_test_lets_every_credential_parameter_through():
+    for place in CREDENTIAL_PLACES:
+        if place.startswith("?"):
+            assert credential_places({}, "alt=sse&" + place[1:] + "=v") == [place]
