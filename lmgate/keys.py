@@ -3,10 +3,35 @@
 from __future__ import annotations
 
 import hashlib
+import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qsl
 
+from multidict import MultiMapping
+
 MASK_SHOWN = 6  # characters of a key kept in stats and logs
+
+#: Every place an LLM API may read a credential from, whichever the provider: lower-case header
+#: names, and ``?name`` query parameters. Besides the keys the allow-list matches: Azure API
+#: Management's subscription key, Google's OAuth ``access_token``/``oauth_token`` parameters (its
+#: "system parameters"), and a presigned AWS request's ``X-Amz-Credential``. An OpenAI-compatible
+#: upstream may read any of them, so every provider counts them all (``credential_places``).
+CREDENTIAL_PLACES: tuple[str, ...] = (
+    "authorization",
+    "x-api-key",
+    "api-key",
+    "x-goog-api-key",
+    "ocp-apim-subscription-key",
+    "?key",
+    "?access_token",
+    "?oauth_token",
+    "?subscription-key",
+    "?X-Amz-Credential",
+)
+_HEADER_PLACES = tuple(p for p in CREDENTIAL_PLACES if p[0] != "?")
+_QUERY_PLACES = frozenset(p[1:] for p in CREDENTIAL_PLACES if p[0] == "?")
+_QUERY_HINT = re.compile(r"key|token|Credential|%")  # in every name of _QUERY_PLACES, or an encoded name
 
 
 def extract_key(headers: Mapping[str, str], query: str, sources: Iterable[str]) -> str | None:
@@ -27,6 +52,32 @@ def extract_key(headers: Mapping[str, str], query: str, sources: Iterable[str]) 
             if value:
                 return value
     return None
+
+
+def credential_places(headers: Mapping[str, str], query: str) -> list[str]:
+    """Each place of ``CREDENTIAL_PLACES`` that holds a non-empty value, once per copy (a repeated
+    header or parameter counts each time); names only, never a value.
+
+    ``headers`` is a multidict (every copy counts) or a plain mapping. The query is also split
+    at ``;``, which some servers read as a separator: counting more can only refuse more.
+    """
+    if isinstance(headers, MultiMapping):  # what /auth gets: a lookup per place, not a pass over every header
+        found = [p for p in _HEADER_PLACES for value in headers.getall(p, ()) if value.strip()]
+    else:
+        found = [name.lower() for name, value in headers.items() if name.lower() in _HEADER_PLACES and value.strip()]
+    if query and _QUERY_HINT.search(query):  # cheap test first: api-version=..., alt=sse hold none
+        pairs = parse_qsl(query.replace(";", "&"), keep_blank_values=False)  # decodes names: %6Bey is key
+        found += ["?" + name for name, value in pairs if name in _QUERY_PLACES and value.strip()]
+    return found
+
+
+def describe_places(places: Iterable[str]) -> str:
+    """``x-api-key header (2 copies), ?key= query parameter``: each place once, in the order given."""
+    counts = Counter(places)
+    return ", ".join(
+        (f"{p}= query parameter" if p[0] == "?" else f"{p} header") + (f" ({n} copies)" if n > 1 else "")
+        for p, n in counts.items()
+    )
 
 
 def _bearer(value: str | None) -> str | None:

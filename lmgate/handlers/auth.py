@@ -17,11 +17,12 @@ from multidict import CIMultiDict
 
 from lmgate.allowlist import KeyEntry
 from lmgate.dlp.gate import DlpBlocked
-from lmgate.errors import GateError, Unauthorized, render
+from lmgate.errors import GateError, InvalidRequest, Unauthorized, render
 from lmgate.fastpath import Reply
 from lmgate.gateway import Gateway, Route
 from lmgate.handoff import CTX_HEADER, Handoff
-from lmgate.keys import mask_key
+from lmgate.judged import AmbiguousPath, judged_path, may_repeat_key, read_only, repeats_key
+from lmgate.keys import credential_places, describe_places, mask_key
 from lmgate.policies.base import TOO_MANY_PARALLEL, Decision, RequestFacts
 from lmgate.providers.base import ClientCredential, ErrorKind
 from lmgate.rewrite import UpstreamRewrite
@@ -34,7 +35,6 @@ log = logging.getLogger("lmgate.auth")
 
 VERDICT_HEADER = "X-Lmgate-Verdict"
 BIG_BODY = 256 * 1024  # parse larger JSON bodies off the event loop
-READ_ONLY_METHODS = frozenset(("GET", "HEAD"))
 
 
 async def auth(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, str]) -> Reply:
@@ -49,9 +49,11 @@ async def auth(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, s
     cred = route.api.client_credential(headers, query)
     handoff = Handoff(masked_key=mask_key(cred.key if cred else None), endpoint=path)
     try:
+        _one_credential(headers, query)
         entry = _authenticate(gw, route, cred)
         handoff.key_id, handoff.owner = entry.id, entry.owner
         _check_signature(gw, route, headers, cred, entry, raw_uri, body)
+        path = _judged_path(route, path)
         doc = await _json_body(body)
         handoff.model = route.api.model_from_request(path, doc)
         handoff.stream = route.api.stream_requested(path, doc)
@@ -64,8 +66,9 @@ async def auth(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, s
             key_limits=entry.limits,
             owner_limits=gw.policies.owner_limits(entry.owner),
             request_id=headers.get("X-Lmgate-Request-Id", ""),
-            read_only=method in READ_ONLY_METHODS,
+            read_only=read_only(method, headers, query),
         )
+        await _one_model(body, doc, facts)
         decision = await gw.policies.decide(facts)
         if _slot_taken(decision) and await gw.stats_intake.catch_up():
             # nginx logs a request before it reads the next one on that connection: a client sending one
@@ -156,6 +159,39 @@ def _authenticate(gw: Gateway, route: Route, cred: ClientCredential | None) -> K
     if entry is None:
         raise Unauthorized(f"lmgate: API key {mask_key(cred.key)} is not on this gateway's allow-list")
     return entry
+
+
+def _one_credential(headers: CIMultiDict, query: str) -> None:
+    """nginx forwards every credential the client sent, and only one is checked: a second one would
+    ride along unchecked, so a request with more than one is refused whole."""
+    places = credential_places(headers, query)
+    if len(places) > 1:
+        raise Unauthorized(
+            f"lmgate: the request carries more than one credential ({describe_places(places)}); "
+            "send exactly one key, once"
+        )
+
+
+def _judged_path(route: Route, path: str) -> str:
+    """The path as the provider will read it, which the rules judge; one it may read otherwise is refused."""
+    try:
+        return judged_path(path, slashes_in_names=route.api.slashes_in_names)
+    except AmbiguousPath as e:
+        raise InvalidRequest(f"lmgate: the request path {e}; send the path the provider should act on") from None
+
+
+async def _one_model(body: bytes, doc: dict | None, facts: RequestFacts) -> None:
+    """Model rules judge the body's model (orjson keeps the last copy of a repeated key); a provider
+    whose parser keeps another copy would run that one. Without rules nothing is judged: no scan."""
+    if doc is None or "model" not in doc or (facts.key_limits.model_re is None and facts.owner_limits.model_re is None):
+        return
+    if not may_repeat_key(body, "model"):
+        return
+    repeated = (
+        await asyncio.to_thread(repeats_key, body, "model") if len(body) > BIG_BODY else repeats_key(body, "model")
+    )
+    if repeated:
+        raise InvalidRequest('lmgate: the body names "model" more than once; send it once')
 
 
 def _where(sources: tuple[str, ...]) -> str:

@@ -6,7 +6,7 @@ import re
 
 from lmgate.providers.openai import OpenAI
 
-DEPLOYMENT_IN_PATH = re.compile(r"/deployments/([^/?]+)/")
+DEPLOYMENT_IN_PATH = re.compile(r"(?:^|/)deployments/([^/]+)")
 
 
 class Azure(OpenAI):
@@ -14,12 +14,11 @@ class Azure(OpenAI):
     key_sources = ("api-key", "authorization")
 
     def model_from_request(self, path: str, body: dict | None) -> str | None:
-        """The body's model (v1 API) or else the deployment name, which is what the client chose."""
-        model = super().model_from_request(path, body)
-        if model is None:
-            m = DEPLOYMENT_IN_PATH.search(path)
-            model = m.group(1) if m else None
-        return model
+        """The deployment in the path (``/openai/deployments/{deployment}/...``), which Azure runs
+        whatever the body's ``model`` says; else the body's model, which names the deployment in
+        the v1 API (``/openai/v1/...``) and the Responses API."""
+        m = DEPLOYMENT_IN_PATH.search(path)
+        return m.group(1) if m else super().model_from_request(path, body)
 
 
 PROVIDER = Azure()

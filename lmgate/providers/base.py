@@ -52,13 +52,16 @@ class Provider:
     #: where a client key may be, in the order this API's SDK sends it:
     #: a lower-case header name, or ``?key`` for the query parameter
     key_sources: tuple[str, ...] = ("authorization", "x-api-key", "api-key", "x-goog-api-key", "?key")
+    #: whether a name in the path may hold an encoded ``/`` (Bedrock's model ARNs); see lmgate/judged.py
+    slashes_in_names: bool = False
 
     def client_credential(self, headers: Mapping[str, str], query: str) -> ClientCredential | None:
         key = extract_key(headers, query, self.key_sources)
         return ClientCredential("key", key) if key else None
 
     def model_from_request(self, path: str, body: dict | None) -> str | None:
-        """The model the client asked for (body for OpenAI/Anthropic, path for Gemini)."""
+        """The model the request will run (body for OpenAI/Anthropic, path for Gemini); ``path`` is
+        as the provider reads it (``lmgate.judged.judged_path``)."""
         if body is not None:
             model = body.get("model")
             if isinstance(model, str):

@@ -76,6 +76,7 @@ class Bedrock(Provider):
     name = "bedrock"
     #: bearer tokens only (Bedrock API keys); a SigV4 Authorization is read by ``client_credential``
     key_sources = ("authorization",)
+    slashes_in_names = True  # ARNs travel in one segment, their '/' as %2F
 
     def client_credential(self, headers: Mapping[str, str], query: str = "") -> ClientCredential | None:
         """The SigV4 access key id of ``Authorization: AWS4-HMAC-SHA256 Credential=AKID/...``, or a bearer token."""

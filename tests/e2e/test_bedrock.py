@@ -349,11 +349,16 @@ def test_unreadable_client_secret_is_503_service_unavailable(s, bedrock):
     assert (line["status"], line["error_type"], line["key_id"]) == (503, "unavailable", "aws-unset")
 
 
-def test_model_rules_apply_to_the_model_in_the_path_arns_included(s, bedrock):
+def haiku_only(s: Setup):
+    """boto3 with an issued key pair whose key may use Claude 3.5 Haiku only."""
     akid = "AKIALMGATEHAIKUONLY1"
     row = ("haiku-only", akid, "team-a", {"client_secret": ENV_REF, "models": "anthropic.claude-3-5-haiku-*"})
     s.gw.write_allowlist([*s.rows, row])
-    client = sigv4_client(s.gw.url, akid, ENV_SECRET)
+    return sigv4_client(s.gw.url, akid, ENV_SECRET)
+
+
+def test_model_rules_apply_to_the_model_in_the_path_arns_included(s, bedrock):
+    client = haiku_only(s)
     with pytest.raises(client.exceptions.AccessDeniedException) as e:
         converse(client)
     status, code, message = error_of(e)
@@ -368,6 +373,19 @@ def test_model_rules_apply_to_the_model_in_the_path_arns_included(s, bedrock):
     assert (refused["status"], refused["error_type"], refused["model"]) == (403, "model_not_allowed", MODEL)
     assert (served["status"], served["model"]) == (200, HAIKU)
     assert served["cost_usd"] == pytest.approx(expected_cost(HAIKU, answer.fresh, answer.output))
+
+
+def test_a_model_id_with_dot_segments_is_refused_before_it_is_judged(s, bedrock):
+    client = haiku_only(s)
+    # boto3 sends the id in one segment, its '/' as %2F: the glob matches, a resolving upstream runs MODEL
+    with pytest.raises(client.exceptions.ValidationException) as e:
+        converse(client, model=f"{HAIKU_ARN}/../../{MODEL}")
+    status, code, message = error_of(e)
+    assert (status, code) == (400, "ValidationException") and "'..'" in message
+    assert bedrock.received == []
+    assert call(client, "converse", model=HAIKU_ARN).text == TEXT  # %3A and %2F in a plain ARN stay fine
+    refused, served = s.gw.next_stats(2)
+    assert (refused["status"], refused["error_type"], served["status"]) == (400, "invalid_request", 200)
 
 
 def test_budget_refuses_with_service_quota_exceeded_once_spent(s, bedrock):

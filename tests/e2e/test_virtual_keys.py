@@ -163,6 +163,25 @@ def test_gemini_virtual_key_replaces_a_header_key_and_a_query_key(v, fake):
     assert lines[1]["input_tokens"] is not None
 
 
+def test_a_second_credential_next_to_a_gateway_key_is_refused_not_forwarded(v, fake):
+    # the rewrite replaces the key headers and ?key= it knows; anything else would travel on next to the real key
+    own = "ya29.the-clients-own-oauth-token"
+    body = orjson.dumps({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]})
+    path = "/gemini/v1beta/models/gemini-2.0-flash:generateContent?access_token=" + own
+    resp, data = raw_request(
+        v.gw, "POST", path, body, {"x-goog-api-key": GW_GEMINI, "Content-Type": "application/json"}
+    )
+    assert resp.status == 401 and "?access_token= query parameter" in data.decode()
+    bearer = {"x-api-key": GW_ANTHROPIC, "Authorization": "Bearer sk-ant-the-clients-own-key-0123"}
+    body = orjson.dumps({"model": "claude-haiku-4-5", "max_tokens": 8, "messages": HI})
+    resp, data = raw_request(
+        v.gw, "POST", "/anthropic/v1/messages", body, {**bearer, "Content-Type": "application/json"}
+    )
+    assert resp.status == 401 and orjson.loads(data)["error"]["type"] == "authentication_error"
+    assert fake.received == []
+    assert [x["status"] for x in v.gw.next_stats(2)] == [401, 401]
+
+
 # --- the real key is the gateway's alone
 
 
