@@ -12,18 +12,18 @@ import asyncio
 import logging
 import time
 
-import orjson
 from multidict import CIMultiDict
 
 from lmgate.allowlist import KeyEntry
 from lmgate.dlp.gate import DlpBlocked
-from lmgate.errors import GateError, Unauthorized, render
+from lmgate.errors import GateError, InvalidRequest, Unauthorized, render
 from lmgate.fastpath import Reply
 from lmgate.gateway import Gateway, Route
 from lmgate.handoff import CTX_HEADER, Handoff
 from lmgate.keys import mask_key
 from lmgate.policies.base import TOO_MANY_PARALLEL, Decision, RequestFacts
 from lmgate.providers.base import ClientCredential, ErrorKind
+from lmgate.request_json import AmbiguousJson, parse_object
 from lmgate.rewrite import UpstreamRewrite
 from lmgate.sigv4 import SignatureError, verify_client_signature
 from lmgate.stats.build import refusal_record
@@ -172,13 +172,14 @@ async def _prompt_tokens(route: Route, doc: dict, size: int) -> int:
 
 
 async def _json_body(body: bytes) -> dict | None:
-    if not body or body.lstrip()[:1] != b"{":
-        return None
+    """The body's JSON object, None when it is none (the provider answers malformed JSON itself).
+
+    A repeated key is refused: the provider's parser might act on the copy the rules did not judge.
+    """
     try:
-        doc = await asyncio.to_thread(orjson.loads, body) if len(body) > BIG_BODY else orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None  # not ours to judge: the provider answers malformed JSON itself
-    return doc if isinstance(doc, dict) else None
+        return await asyncio.to_thread(parse_object, body) if len(body) > BIG_BODY else parse_object(body)
+    except AmbiguousJson as err:
+        raise InvalidRequest(f"lmgate: the JSON body repeats a key in one object ({err}); send each key once") from None
 
 
 def _refuse(gw: Gateway, route: Route, headers: CIMultiDict, handoff: Handoff, err: GateError) -> Reply:

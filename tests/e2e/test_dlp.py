@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import anthropic
+import httpx
 import openai
 import orjson
 import pytest
 from google import genai
 from google.genai import errors as genai_errors
 
-from tests.e2e.harness import Gateway, wait_for
+from tests.e2e.harness import Gateway, RepeatKey, wait_for
 
 EMAIL = "jane.doe@example.com"
 PHONE = "+1 415 555 0132"
@@ -36,8 +37,8 @@ def dgw(dlp_gw, fake):
     return dlp_gw
 
 
-def oai(gw, mode: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.url + "/openai/v1", api_key=KEYS[mode], max_retries=0)
+def oai(gw, mode: str, **kw) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gw.url + "/openai/v1", api_key=KEYS[mode], max_retries=0, **kw)
 
 
 def claude(gw, mode: str) -> anthropic.Anthropic:
@@ -137,3 +138,15 @@ def test_found_values_never_reach_stats_or_logs(dgw):
     text = dgw.stats_path.read_text() + dgw.sidecar_log() + dgw.nginx_log()
     for value in (EMAIL, AWS_KEY, CARD, "555 0132"):
         assert value not in text
+
+
+def test_a_body_repeating_a_key_is_refused_with_the_sdks_bad_request_error(dgw, fake):
+    hidden = [{"role": "user", "content": f"my key is {AWS_KEY}"}]  # the copy a first-wins parser acts on
+    for mode in ("block", "log", "off"):  # ambiguous whatever the key's rules: nothing may read it
+        client = oai(dgw, mode, http_client=httpx.Client(transport=RepeatKey("messages", hidden)))
+        with pytest.raises(openai.BadRequestError) as e:
+            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+        assert "repeats a key" in str(e.value) and '"messages"' in str(e.value) and AWS_KEY not in str(e.value)
+    assert fake.received == []
+    lines = dgw.next_stats(3)
+    assert [(x["status"], x["error_type"]) for x in lines] == [(400, "invalid_request")] * 3
