@@ -9,6 +9,7 @@ import orjson
 import pytest
 from google import genai
 from google.genai import errors as genai_errors
+from google.genai import types as genai_types
 
 from tests.e2e.harness import Gateway, RepeatKey, wait_for
 
@@ -150,3 +151,102 @@ def test_a_body_repeating_a_key_is_refused_with_the_sdks_bad_request_error(dgw, 
     assert fake.received == []
     lines = dgw.next_stats(3)
     assert [(x["status"], x["error_type"]) for x in lines] == [(400, "invalid_request")] * 3
+
+
+def test_block_scans_tool_results_tool_arguments_and_text_documents(dgw, fake):
+    user = genai_types.Content(role="user", parts=[genai_types.Part.from_text(text="who owns order 42?")])
+    call = genai_types.Content(
+        role="model", parts=[genai_types.Part.from_function_call(name="lookup", args={"order": "42"})]
+    )
+    result = genai_types.Content(
+        role="user",
+        parts=[genai_types.Part.from_function_response(name="lookup", response={"owner": {"mail": EMAIL}})],
+    )
+    client = gemini(dgw, "block")  # kept: a dropped genai client closes its connection pool
+    with pytest.raises(genai_errors.ClientError) as e:
+        client.models.generate_content(model="gemini-2.5-flash", contents=[user, call, result])
+    assert e.value.code == 403 and "EMAIL_ADDRESS" in str(e.value)
+    document = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": f"card {CARD}"}}
+    with pytest.raises(anthropic.PermissionDeniedError) as e2:
+        claude(dgw, "block").messages.create(
+            model="claude-haiku-4-5",
+            max_tokens=8,
+            messages=[{"role": "user", "content": [document, {"type": "text", "text": "summarise it"}]}],
+        )
+    assert "CREDIT_CARD" in str(e2.value)
+    with pytest.raises(anthropic.PermissionDeniedError) as e3:
+        claude(dgw, "block").messages.create(
+            model="claude-haiku-4-5",
+            max_tokens=8,
+            messages=[
+                {"role": "user", "content": "look it up"},
+                {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {}}]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": [document]}]},
+            ],
+        )
+    assert "CREDIT_CARD" in str(e3.value)
+    with pytest.raises(openai.PermissionDeniedError) as e4:
+        oai(dgw, "block").chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[
+                {"role": "user", "content": "store my key"},
+                {
+                    "role": "assistant",
+                    "tool_calls": [
+                        {
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "store", "arguments": orjson.dumps({"key": AWS_KEY}).decode()},
+                        }
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "call_1", "content": "stored"},
+            ],
+        )
+    assert "AWS_ACCESS_KEY" in str(e4.value)
+    assert fake.received == []
+    lines = dgw.next_stats(4)
+    assert [x["dlp"]["findings"] for x in lines] == [
+        {"EMAIL_ADDRESS": 1},
+        {"CREDIT_CARD": 1},
+        {"CREDIT_CARD": 1},
+        {"AWS_ACCESS_KEY": 1},
+    ]
+
+
+def test_redact_reaches_function_responses_documents_and_tool_arguments(dgw, fake):
+    result = genai_types.Part.from_function_response(name="lookup", response={"rows": [f"owner {EMAIL}", "ok"]})
+    client = gemini(dgw, "redact")
+    client.models.generate_content(
+        model="gemini-2.5-flash", contents=[genai_types.Content(role="user", parts=[result])]
+    )
+    sent = orjson.loads(fake.received[-1].body)
+    assert sent["contents"][0]["parts"][0]["functionResponse"]["response"] == {"rows": ["owner <EMAIL_ADDRESS>", "ok"]}
+    claude(dgw, "redact").messages.create(
+        model="claude-haiku-4-5",
+        max_tokens=8,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "document",
+                        "title": "notes",
+                        "source": {"type": "text", "media_type": "text/plain", "data": f"pay with {CARD}"},
+                    }
+                ],
+            }
+        ],
+    )
+    sent = orjson.loads(fake.received[-1].body)
+    assert sent["messages"][0]["content"][0]["source"]["data"] == "pay with <CREDIT_CARD>"
+    oai(dgw, "redact").responses.create(
+        model="gpt-4o",
+        input=[
+            {"type": "function_call", "call_id": "c1", "name": "mail", "arguments": f'{{"to": "{EMAIL}"}}'},
+            {"type": "function_call_output", "call_id": "c1", "output": "sent"},
+        ],
+    )
+    sent = orjson.loads(fake.received[-1].body)
+    assert sent["input"][0]["arguments"] == '{"to": "<EMAIL_ADDRESS>"}'
+    assert [x["dlp"]["action"] for x in dgw.next_stats(3)] == ["redact"] * 3
