@@ -12,6 +12,7 @@ from google.genai import errors as genai_errors
 from google.genai import types as genai_types
 
 from tests.e2e.harness import Gateway, RepeatKey, wait_for
+from tests.e2e.test_gateway import raw_request
 
 EMAIL = "jane.doe@example.com"
 PHONE = "+1 415 555 0132"
@@ -250,3 +251,24 @@ def test_redact_reaches_function_responses_documents_and_tool_arguments(dgw, fak
     sent = orjson.loads(fake.received[-1].body)
     assert sent["input"][0]["arguments"] == '{"to": "<EMAIL_ADDRESS>"}'
     assert [x["dlp"]["action"] for x in dgw.next_stats(3)] == ["redact"] * 3
+
+
+def test_redaction_changes_only_the_findings_bytes_escapes_and_all(dgw, fake):
+    # google-genai writes non-ASCII text as \u escapes: the upstream must get the SDK's bytes but for the finding
+    text = f"Grüße von Zoë 😀, schreib an {EMAIL} – danke"
+    logging_client, redacting_client = gemini(dgw, "log"), gemini(dgw, "redact")
+    logging_client.models.generate_content(model="gemini-2.5-flash", contents=text)
+    original = fake.received[-1].body
+    assert b"\\u00fc" in original and b"\\ud83d\\ude00" in original  # what the SDK sent, as it sent it
+    redacting_client.models.generate_content(model="gemini-2.5-flash", contents=text)
+    assert fake.received[-1].body == original.replace(EMAIL.encode(), b"<EMAIL_ADDRESS>")
+    # escaped slashes, an escaped '@' inside the finding, odd spacing: only the finding's bytes change
+    body = (
+        b'{ "model" :"gpt-4o-mini" ,\n "messages":[{"role":"user","content":'
+        b'"caf\\u00e9 \\/ https:\\/\\/x.org\\/a \\"q\\" jane.doe\\u0040example.com \\ud83d\\ude00\\n"} ] }'
+    )
+    headers = {"Authorization": f"Bearer {KEYS['redact']}", "Content-Type": "application/json"}
+    resp, data = raw_request(dgw, "POST", "/openai/v1/chat/completions", body, headers)
+    assert resp.status == 200, data
+    assert fake.received[-1].body == body.replace(b"jane.doe\\u0040example.com", b"<EMAIL_ADDRESS>")
+    assert [x["dlp"]["findings"] for x in dgw.next_stats(3)] == [{"EMAIL_ADDRESS": 1}] * 3
