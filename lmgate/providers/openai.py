@@ -172,7 +172,11 @@ def _add_input(out: PromptTexts, value: object) -> None:
 
 
 def _chat_usage(usage: object, model: object) -> Usage:
-    """Chat completions, legacy completions and embeddings share prompt/completion_tokens."""
+    """Chat completions, legacy completions and embeddings share prompt/completion_tokens.
+
+    ``prompt_tokens`` counts every prompt token; ``prompt_tokens_details`` says how many of them were
+    cache hits (``cached_tokens``) and cache writes (``cache_write_tokens``), as ``Usage`` wants them.
+    """
     model = model if isinstance(model, str) else None
     if not isinstance(usage, dict):
         return Usage(model=model)
@@ -183,6 +187,7 @@ def _chat_usage(usage: object, model: object) -> Usage:
         input_tokens=as_int(usage.get("prompt_tokens")),
         output_tokens=0 if output is None and "total_tokens" in usage else output,  # embeddings: no output
         cache_read_tokens=as_int(prompt.get("cached_tokens")) if isinstance(prompt, dict) else None,
+        cache_write_tokens=as_int(prompt.get("cache_write_tokens")) if isinstance(prompt, dict) else None,
         reasoning_tokens=as_int(completion.get("reasoning_tokens")) if isinstance(completion, dict) else None,
         model=model,
         usage_source="provider",
@@ -199,6 +204,7 @@ def _responses_usage(usage: object, model: object) -> Usage:
         input_tokens=as_int(usage.get("input_tokens")),
         output_tokens=as_int(usage.get("output_tokens")),
         cache_read_tokens=as_int(inp.get("cached_tokens")) if isinstance(inp, dict) else None,
+        cache_write_tokens=as_int(inp.get("cache_write_tokens")) if isinstance(inp, dict) else None,
         reasoning_tokens=as_int(out.get("reasoning_tokens")) if isinstance(out, dict) else None,
         model=model,
         usage_source="provider",
