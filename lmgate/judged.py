@@ -9,13 +9,13 @@ the upstream's reading or refuses the request (no SDK sends these forms):
   take ``\\`` for ``/``: refused. The rest is judged percent-decoded, with empty segments
   merged (a merging upstream runs what is judged; any other answers 404);
 - the method: Google's front end runs a GET with ``X-HTTP-Method-Override: POST`` as a POST,
-  so such a request is not read-only;
-- a body field repeated at the top level: JSON parsers disagree on which copy counts.
+  so such a request is not read-only.
+
+A body repeating a key is refused where it is parsed (``request_json.py``).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, unquote
@@ -27,8 +27,6 @@ _READ_ONLY_METHODS = frozenset(("GET", "HEAD"))
 #: headers and (Google's) query parameter that make a server run another method than the request line's
 _METHOD_OVERRIDE_HEADERS = ("x-http-method-override", "x-http-method", "x-method-override")
 _METHOD_OVERRIDE_PARAM = "$httpMethod"
-#: a \u escape of an ASCII letter: the only way to spell a key like "model" without its plain bytes
-_ESCAPED_LETTER = re.compile(rb"\\u00[46][0-9a-fA-F]")
 
 
 class AmbiguousPath(ValueError):
@@ -65,27 +63,3 @@ def read_only(method: str, headers: Mapping[str, str], query: str) -> bool:
     if any(headers.get(h) for h in _METHOD_OVERRIDE_HEADERS):
         return False
     return not (query and any(name == _METHOD_OVERRIDE_PARAM for name, _ in parse_qsl(query)))
-
-
-def may_repeat_key(body: bytes, name: str) -> bool:
-    """False when ``body`` surely holds ``name`` at most once: it is spelt either plainly or with a
-    ``\\u`` escape of a letter, so two byte searches clear almost every body (``repeats_key`` tells)."""
-    if body.count(b'"' + name.encode() + b'"') > 1:
-        return True
-    return b"\\u00" in body and _ESCAPED_LETTER.search(body) is not None
-
-
-def repeats_key(body: bytes, name: str) -> bool:
-    """Whether the top-level object of ``body`` (JSON orjson read) holds ``name`` more than once, however
-    spelt: orjson keeps the last copy, a provider's parser may keep the first. Parses ``body`` again,
-    keeping every pair; a body this parser cannot read counts as repeating (the gateway cannot tell)."""
-    outermost: list[list[tuple[str, object]]] = []
-
-    def keep(pairs: list[tuple[str, object]]) -> None:
-        outermost[:] = [pairs]  # objects close inner first: the last one to close is the top level
-
-    try:
-        json.loads(body, object_pairs_hook=keep)
-    except (ValueError, RecursionError):
-        return True
-    return bool(outermost) and sum(1 for key, _ in outermost[0] if key == name) > 1

@@ -1,8 +1,9 @@
-"""Turning one string's findings into counted, non-overlapping spans and placeholders."""
+"""Turning one string's findings into counted, non-overlapping spans and placeholder edits."""
 
 from __future__ import annotations
 
 from lmgate.dlp.analyzer import Finding
+from lmgate.dlp.spans import Edit
 
 
 def merge(findings: list[Finding]) -> list[Finding]:
@@ -26,12 +27,6 @@ def merge(findings: list[Finding]) -> list[Finding]:
     return merged
 
 
-def redact_text(text: str, merged: list[Finding], placeholder: str) -> str:
-    """``text`` with each (merged) finding replaced by ``placeholder`` formatted with its entity type."""
-    out: list[str] = []
-    pos = 0
-    for f in merged:
-        out += (text[pos : f.start], placeholder.format(entity=f.entity))
-        pos = f.end
-    out.append(text[pos:])
-    return "".join(out)
+def placeholders(merged: list[Finding], placeholder: str) -> list[Edit]:
+    """Each (merged) finding's range, to be replaced by ``placeholder`` formatted with its entity type."""
+    return [(f.start, f.end, placeholder.format(entity=f.entity)) for f in merged]

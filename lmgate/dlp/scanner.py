@@ -17,8 +17,8 @@ from lmgate.dlp.analyzer import Detector, Finding
 from lmgate.dlp.fields import prompt_texts
 from lmgate.dlp.gates import any_possible
 from lmgate.dlp.pool import ScanPool, ScanTimeout, find_all
-from lmgate.dlp.redact import merge, redact_text
-from lmgate.dlp.spans import SpanError, replace_strings
+from lmgate.dlp.redact import merge, placeholders
+from lmgate.dlp.spans import SpanError, redact_strings
 from lmgate.providers.base import JsonPath
 
 log = logging.getLogger("lmgate.dlp")
@@ -103,7 +103,7 @@ class DlpScanner:
         merged = {path: merge(found) for (path, _), found in zip(fields, per_field, strict=True) if found}
         result.findings = dict(Counter(f.entity for found in merged.values() for f in found))
         if mode == "redact" and merged:
-            result.redacted_body = self._redact(body, dict(fields), merged)
+            result.redacted_body = self._redact(body, merged)
         return result
 
     async def _find_all(self, texts: list[str], size: int) -> list[list[Finding]]:
@@ -135,10 +135,10 @@ class DlpScanner:
             return found
         return await self._pool.find_all(texts, budget_s)
 
-    def _redact(self, body: bytes, texts: dict[JsonPath, str], merged: dict[JsonPath, list[Finding]]) -> bytes | None:
-        new_values = {path: redact_text(texts[path], found, self.cfg.placeholder) for path, found in merged.items()}
+    def _redact(self, body: bytes, merged: dict[JsonPath, list[Finding]]) -> bytes | None:
+        edits = {path: placeholders(found, self.cfg.placeholder) for path, found in merged.items()}
         try:
-            return replace_strings(body, new_values)
+            return redact_strings(body, edits)
         except SpanError as err:  # the message names positions and counts, never content
             log.warning("dlp: cannot redact this body: %s", err)
             return None

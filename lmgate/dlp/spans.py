@@ -1,27 +1,35 @@
-"""Byte spans of JSON string values in the raw body, and splicing new strings into them.
+"""Byte spans of JSON string values in the raw body, and edits spliced into them in place.
 
-Redaction must leave every other byte of the client's body as it was. Decoded
-offsets differ from raw ones (``\\u00e9``, ``\\n``, ``\\"``), so the span of the
-whole string token (quotes included) is found in the raw bytes and replaced by
-the re-encoded new string. Only containers on the way to a target are walked key
-by key; every other value is skipped by regex, so large bodies cost little.
+Redaction must leave every other byte of the client's body as it was, the rest of
+an edited string included (``\\u00e9`` stays ``\\u00e9``, ``\\/`` stays ``\\/``). The
+span of the whole string token is found in the raw bytes; inside it, offsets of
+the decoded string (where findings are) are mapped back to raw offsets, across
+escapes and multi-byte UTF-8, and only the raw bytes of each finding are replaced.
+Only containers on the way to a target are walked key by key; every other value
+is skipped by regex, so large bodies cost little.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 
 import orjson
 
 from lmgate.providers.base import JsonPath
 
 Span = tuple[int, int]
+#: ``[start, end)`` code point offsets in a decoded string value, and what replaces them
+Edit = tuple[int, int, str]
 
 _WS = re.compile(rb"[ \t\n\r]*")
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _SCALAR = re.compile(rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null")
 _STRUCTURE = re.compile(rb'["\[\]{}]')
+# inside a string token: a surrogate pair's escapes, one escape, or a run of plain (UTF-8) bytes
+_SEGMENT = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[0-9a-fA-F]{4}|\\.|[^\\]+", re.DOTALL
+)
 
 
 class SpanError(ValueError):
@@ -56,10 +64,58 @@ def splice(raw: bytes, replacements: Mapping[Span, bytes]) -> bytes:
     return b"".join(out)
 
 
-def replace_strings(raw: bytes, new_values: Mapping[JsonPath, str]) -> bytes:
-    """``raw`` with the string at each path replaced by its new value; all other bytes unchanged."""
-    spans = locate(raw, new_values.keys())
-    return splice(raw, {spans[path]: orjson.dumps(text) for path, text in new_values.items()})
+def redact_strings(raw: bytes, edits: Mapping[JsonPath, Sequence[Edit]]) -> bytes:
+    """``raw`` with, inside the string at each path, each ``(start, end, new)`` range of its decoded
+    value replaced by ``new`` (JSON-escaped); every other byte unchanged. Ranges must not overlap."""
+    spans = locate(raw, edits.keys())
+    return splice(raw, {(start, end): _edit_token(raw[start:end], edits[path]) for path, (start, end) in spans.items()})
+
+
+def _edit_token(token: bytes, ranges: Sequence[Edit]) -> bytes:
+    """A string token (quotes included) with decoded ranges replaced, checked against the decoded edit."""
+    ranges = sorted(ranges)
+    offsets = _raw_offsets(token, [i for start, end, _ in ranges for i in (start, end)])
+    pieces: list[bytes] = []
+    value = orjson.loads(token)
+    expected: list[str] = []
+    pos = prev_end = 0
+    for start, end, new in ranges:
+        if start < prev_end or end < start:
+            raise SpanError("overlapping edits in one string")
+        pieces += (token[pos : offsets[start]], orjson.dumps(new)[1:-1])
+        expected += (value[prev_end:start], new)
+        pos, prev_end = offsets[end], end
+    pieces.append(token[pos:])
+    expected.append(value[prev_end:])
+    edited = b"".join(pieces)
+    if orjson.loads(edited) != "".join(expected):  # not for well-formed JSON; refuse rather than send garbage
+        raise SpanError("an edited string does not decode to the intended text")
+    return edited
+
+
+def _raw_offsets(token: bytes, positions: Collection[int]) -> dict[int, int]:
+    """Byte offset in ``token`` (a string token, quotes included) of each code point offset of its value."""
+    wanted = sorted(set(positions))
+    if wanted and wanted[0] < 0:
+        raise SpanError("an edit lies outside its string")
+    out: dict[int, int] = {}
+    k = 0
+    chars = 0  # code points decoded so far
+    for m in _SEGMENT.finditer(token, 1, len(token) - 1):
+        segment = m.group()
+        text = None if segment[:1] == b"\\" else segment.decode()
+        length = 1 if text is None else len(text)  # an escape (a surrogate pair's two too) is one code point
+        while k < len(wanted) and wanted[k] < chars + length:
+            inside = wanted[k] - chars
+            out[wanted[k]] = m.start() + (len(text[:inside].encode()) if text is not None else 0)
+            k += 1
+        chars += length
+    while k < len(wanted) and wanted[k] == chars:  # the end of the value
+        out[wanted[k]] = len(token) - 1
+        k += 1
+    if k < len(wanted):
+        raise SpanError("an edit lies outside its string")
+    return out
 
 
 class _Walker:

@@ -12,7 +12,6 @@ import asyncio
 import logging
 import time
 
-import orjson
 from multidict import CIMultiDict
 
 from lmgate.allowlist import KeyEntry
@@ -21,10 +20,11 @@ from lmgate.errors import GateError, InvalidRequest, Unauthorized, render
 from lmgate.fastpath import Reply
 from lmgate.gateway import Gateway, Route
 from lmgate.handoff import CTX_HEADER, Handoff
-from lmgate.judged import AmbiguousPath, judged_path, may_repeat_key, read_only, repeats_key
+from lmgate.judged import AmbiguousPath, judged_path, read_only
 from lmgate.keys import credential_places, describe_places, mask_key
 from lmgate.policies.base import TOO_MANY_PARALLEL, Decision, RequestFacts
 from lmgate.providers.base import ClientCredential, ErrorKind
+from lmgate.request_json import AmbiguousJson, parse_object
 from lmgate.rewrite import UpstreamRewrite
 from lmgate.sigv4 import SignatureError, verify_client_signature
 from lmgate.stats.build import refusal_record
@@ -68,7 +68,6 @@ async def auth(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, s
             request_id=headers.get("X-Lmgate-Request-Id", ""),
             read_only=read_only(method, headers, query),
         )
-        await _one_model(body, doc, facts)
         decision = await gw.policies.decide(facts)
         if _slot_taken(decision) and await gw.stats_intake.catch_up():
             # nginx logs a request before it reads the next one on that connection: a client sending one
@@ -180,20 +179,6 @@ def _judged_path(route: Route, path: str) -> str:
         raise InvalidRequest(f"lmgate: the request path {e}; send the path the provider should act on") from None
 
 
-async def _one_model(body: bytes, doc: dict | None, facts: RequestFacts) -> None:
-    """Model rules judge the body's model (orjson keeps the last copy of a repeated key); a provider
-    whose parser keeps another copy would run that one. Without rules nothing is judged: no scan."""
-    if doc is None or "model" not in doc or (facts.key_limits.model_re is None and facts.owner_limits.model_re is None):
-        return
-    if not may_repeat_key(body, "model"):
-        return
-    repeated = (
-        await asyncio.to_thread(repeats_key, body, "model") if len(body) > BIG_BODY else repeats_key(body, "model")
-    )
-    if repeated:
-        raise InvalidRequest('lmgate: the body names "model" more than once; send it once')
-
-
 def _where(sources: tuple[str, ...]) -> str:
     names = {"authorization": "Authorization: Bearer", "?key": "?key= query parameter"}
     return ", ".join(names.get(s, s + " header") for s in sources[:2])
@@ -208,13 +193,14 @@ async def _prompt_tokens(route: Route, doc: dict, size: int) -> int:
 
 
 async def _json_body(body: bytes) -> dict | None:
-    if not body or body.lstrip()[:1] != b"{":
-        return None
+    """The body's JSON object, None when it is none (the provider answers malformed JSON itself).
+
+    A repeated key is refused: the provider's parser might act on the copy the rules did not judge.
+    """
     try:
-        doc = await asyncio.to_thread(orjson.loads, body) if len(body) > BIG_BODY else orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None  # not ours to judge: the provider answers malformed JSON itself
-    return doc if isinstance(doc, dict) else None
+        return await asyncio.to_thread(parse_object, body) if len(body) > BIG_BODY else parse_object(body)
+    except AmbiguousJson as err:
+        raise InvalidRequest(f"lmgate: the JSON body repeats a key in one object ({err}); send each key once") from None
 
 
 def _refuse(gw: Gateway, route: Route, headers: CIMultiDict, handoff: Handoff, err: GateError) -> Reply:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import orjson
 
-from lmgate.providers.base import ErrorKind, JsonPath, Provider, as_int, text_parts
+from lmgate.providers.base import ErrorKind, JsonPath, PromptTexts, Provider, add_leaves, as_int
 from lmgate.usage import Usage
 
 _ERROR_TYPES = {
@@ -25,17 +25,14 @@ class Anthropic(Provider):
     name = "anthropic"
     key_sources = ("x-api-key", "authorization")
 
-    def prompt_fields(self, body: dict) -> Iterator[tuple[JsonPath, str]]:
-        yield from text_parts(body.get("system"), ("system",))
+    def prompt_fields(self, body: dict) -> PromptTexts:
+        out: PromptTexts = []
+        add_content_blocks(out, body.get("system"), ("system",))
         messages = body.get("messages")
         for i, m in enumerate(messages if isinstance(messages, list) else ()):
-            if not isinstance(m, dict):
-                continue
-            content = m.get("content")
-            yield from text_parts(content, ("messages", i, "content"))
-            for j, block in enumerate(content if isinstance(content, list) else ()):
-                if isinstance(block, dict) and block.get("type") == "tool_result":
-                    yield from text_parts(block.get("content"), ("messages", i, "content", j, "content"))
+            if isinstance(m, dict):
+                add_content_blocks(out, m.get("content"), ("messages", i, "content"))
+        return out
 
     def error_body(self, status: int, message: str, kind: ErrorKind) -> bytes:
         return orjson.dumps({"type": "error", "error": {"type": _ERROR_TYPES[kind], "message": message}})
@@ -66,6 +63,42 @@ class Anthropic(Provider):
                     if isinstance(delta.get(field), str):
                         out.append(delta[field])
         return "".join(out)
+
+
+def add_content_blocks(out: PromptTexts, value: object, path: JsonPath) -> None:
+    """A string, or content blocks: text; text documents (plain or content source, title, context);
+    search results; tool calls' input; tool results (blocks again). Not scanned: images and PDFs
+    (encoded), thinking blocks (signed: a changed one is refused), server tools' results."""
+    if isinstance(value, str):
+        out.append((path, value))
+        return
+    for j, block in enumerate(value if isinstance(value, list) else ()):
+        if not isinstance(block, dict):
+            continue
+        kind = block.get("type")
+        if kind == "text":  # most blocks
+            if isinstance(block.get("text"), str):
+                out.append(((*path, j, "text"), block["text"]))
+        elif kind in ("tool_use", "server_tool_use", "mcp_tool_use"):
+            add_leaves(out, block.get("input"), (*path, j, "input"))
+        elif kind in ("document", "search_result"):
+            _add_document(out, block, (*path, j))
+        elif kind in ("tool_result", "mcp_tool_result"):
+            add_content_blocks(out, block.get("content"), (*path, j, "content"))
+
+
+def _add_document(out: PromptTexts, block: dict, path: JsonPath) -> None:
+    """A document (text or content source) or a search result (content blocks), with title and context."""
+    for field in ("title", "context"):
+        if isinstance(block.get(field), str):
+            out.append(((*path, field), block[field]))
+    source = block.get("source")
+    if block.get("type") == "search_result":
+        add_content_blocks(out, block.get("content"), (*path, "content"))
+    elif isinstance(source, dict) and source.get("type") == "text" and isinstance(source.get("data"), str):
+        out.append(((*path, "source", "data"), source["data"]))
+    elif isinstance(source, dict) and source.get("type") == "content":
+        add_content_blocks(out, source.get("content"), (*path, "source", "content"))
 
 
 def _usage(usage: object, model: object) -> Usage:

@@ -7,7 +7,7 @@ sits in a response or a stream. It does no I/O; the sidecar handlers call it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
@@ -21,6 +21,9 @@ from lmgate.usage import Usage
 
 #: a location inside a JSON document: keys and list indexes from the root
 JsonPath = tuple[str | int, ...]
+#: the strings of a request the model reads, each with its location (``Provider.prompt_fields``);
+#: built by appending, which costs less than nested generators on long conversations
+PromptTexts = list[tuple[JsonPath, str]]
 
 
 class ErrorKind(StrEnum):
@@ -75,9 +78,9 @@ class Provider:
         """Whether a streamed answer to this request will carry the provider's own usage."""
         return True
 
-    def prompt_fields(self, body: dict) -> Iterator[tuple[JsonPath, str]]:
+    def prompt_fields(self, body: dict) -> Iterable[tuple[JsonPath, str]]:
         """Every string of ``body`` the model reads as text, with its location (DLP, estimates)."""
-        return iter(())
+        return ()
 
     def error_body(self, status: int, message: str, kind: ErrorKind) -> bytes:
         """JSON error in this API's shape, so its SDK raises its own error class."""
@@ -135,16 +138,34 @@ def as_int(value: object) -> int | None:
     return None
 
 
-def text_parts(value: object, path: JsonPath, text_key: str = "text") -> Iterator[tuple[JsonPath, str]]:
-    """A plain string, or a list of content parts whose ``text_key`` is text (images etc. skipped)."""
+def add_parts(out: PromptTexts, value: object, path: JsonPath, text_keys: Collection[str] = ("text",)) -> None:
+    """A plain string, or a list of content parts whose ``text_keys`` hold text (images etc. skipped)."""
     if isinstance(value, str):
-        yield path, value
+        out.append((path, value))
     elif isinstance(value, list):
         for i, part in enumerate(value):
             if isinstance(part, str):
-                yield (*path, i), part
-            elif isinstance(part, dict) and isinstance(part.get(text_key), str):
-                yield (*path, i, text_key), part[text_key]
+                out.append(((*path, i), part))
+            elif isinstance(part, dict):
+                for key, text in part.items():  # a part has few keys: cheaper than looking up each text key
+                    if key in text_keys and isinstance(text, str):
+                        out.append(((*path, i, key), text))
 
 
-__all__ = ["ErrorKind", "JsonPath", "Provider", "as_int", "json_array_events", "text_parts"]
+def add_leaves(out: PromptTexts, value: object, path: JsonPath) -> None:
+    """Every string inside a JSON value (object values, list items, or the value itself).
+
+    For what a model reads as JSON: tool-call arguments, function results.
+    Object keys are not added: redaction replaces string values only.
+    """
+    if isinstance(value, str):
+        out.append((path, value))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            add_leaves(out, item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            add_leaves(out, item, (*path, i))
+
+
+__all__ = ["ErrorKind", "JsonPath", "PromptTexts", "Provider", "add_leaves", "add_parts", "as_int", "json_array_events"]

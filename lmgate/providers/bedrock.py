@@ -30,7 +30,16 @@ from botocore.eventstream import DecodeUtils, EventStreamBuffer, EventStreamMess
 
 from lmgate.keys import extract_key
 from lmgate.providers import anthropic
-from lmgate.providers.base import ClientCredential, ErrorKind, JsonPath, Provider, as_int, text_parts
+from lmgate.providers.base import (
+    ClientCredential,
+    ErrorKind,
+    JsonPath,
+    PromptTexts,
+    Provider,
+    add_leaves,
+    add_parts,
+    as_int,
+)
 from lmgate.sigv4 import parse_authorization
 from lmgate.stats.capture import Capture
 from lmgate.usage import Usage
@@ -98,25 +107,30 @@ class Bedrock(Provider):
         op = parse_operation(path)
         return op is not None and op[1] in STREAM_OPERATIONS
 
-    def prompt_fields(self, body: dict) -> Iterator[tuple[JsonPath, str]]:
-        """Converse (and Nova's native) ``system[].text``/``messages[].content[].text``; native formats by shape."""
+    def prompt_fields(self, body: dict) -> PromptTexts:
+        """Converse (and Nova's native body): system and message content blocks, prompt variables;
+        other native bodies by shape (Anthropic's Messages, OpenAI-style messages, prompt strings, Cohere)."""
         if "anthropic_version" in body:
-            yield from anthropic.PROVIDER.prompt_fields(body)
-            return
-        yield from text_parts(body.get("system"), ("system",))
+            return anthropic.PROVIDER.prompt_fields(body)
+        out: PromptTexts = []
+        _add_blocks(out, body.get("system"), ("system",))
         messages = body.get("messages")
         for i, m in enumerate(messages if isinstance(messages, list) else ()):
-            if not isinstance(m, dict):
-                continue
-            content = m.get("content")
-            yield from text_parts(content, ("messages", i, "content"))
-            for j, block in enumerate(content if isinstance(content, list) else ()):
-                result = block.get("toolResult") if isinstance(block, dict) else None
-                if isinstance(result, dict):
-                    yield from text_parts(result.get("content"), ("messages", i, "content", j, "toolResult", "content"))
-        for field in ("prompt", "inputText"):  # Llama, Mistral, DeepSeek; Titan
+            if isinstance(m, dict):
+                _add_blocks(out, m.get("content"), ("messages", i, "content"))
+        variables = body.get("promptVariables")  # a managed prompt, filled in with these
+        for name, value in variables.items() if isinstance(variables, dict) else ():
+            if isinstance(value, dict) and isinstance(value.get("text"), str):
+                out.append((("promptVariables", name, "text"), value["text"]))
+        for field in ("prompt", "inputText", "message"):  # Llama, Mistral, DeepSeek; Titan; Cohere
             if isinstance(body.get(field), str):
-                yield (field,), body[field]
+                out.append(((field,), body[field]))
+        history = body.get("chat_history")  # Cohere
+        for i, turn in enumerate(history if isinstance(history, list) else ()):
+            if isinstance(turn, dict) and isinstance(turn.get("message"), str):
+                out.append((("chat_history", i, "message"), turn["message"]))
+        add_parts(out, body.get("texts"), ("texts",), ())  # Cohere embeddings
+        return out
 
     def error_body(self, status: int, message: str, kind: ErrorKind) -> bytes:
         """Bedrock's ``{"message": ...}``; ``__type`` too, so botocore finds the code without the header."""
@@ -236,6 +250,70 @@ class Bedrock(Provider):
                     if isinstance(native.get(field), str):
                         out.append(native[field])
         return "".join(out)
+
+
+def _add_blocks(out: PromptTexts, value: object, path: JsonPath) -> None:
+    """A string, or Converse content blocks: text, guarded text, text documents, search results,
+    tool calls' input, tool results (text, JSON, documents). Not scanned: images, video, documents
+    sent as bytes (encoded), reasoning (signed), citations (the model's own output)."""
+    if isinstance(value, str):
+        out.append((path, value))
+        return
+    for j, block in enumerate(value if isinstance(value, list) else ()):
+        if isinstance(block, dict):
+            for key, field in block.items():
+                add = _BLOCK_TEXT.get(key)
+                if add is not None:
+                    add(out, field, (*path, j, key))
+
+
+def _add_text(out: PromptTexts, value: object, path: JsonPath) -> None:
+    if isinstance(value, str):
+        out.append((path, value))
+
+
+def _add_guarded(out: PromptTexts, value: object, path: JsonPath) -> None:
+    text = value.get("text") if isinstance(value, dict) else None  # {"text": {"text": ..., "qualifiers": [...]}}
+    if isinstance(text, dict) and isinstance(text.get("text"), str):
+        out.append(((*path, "text", "text"), text["text"]))
+
+
+def _add_document(out: PromptTexts, value: object, path: JsonPath) -> None:
+    if not isinstance(value, dict):
+        return
+    _add_text(out, value.get("context"), (*path, "context"))
+    source = value.get("source")
+    if isinstance(source, dict):
+        _add_text(out, source.get("text"), (*path, "source", "text"))
+        add_parts(out, source.get("content"), (*path, "source", "content"))
+
+
+def _add_search_result(out: PromptTexts, value: object, path: JsonPath) -> None:
+    if isinstance(value, dict):
+        _add_text(out, value.get("title"), (*path, "title"))
+        add_parts(out, value.get("content"), (*path, "content"))
+
+
+def _add_tool_use(out: PromptTexts, value: object, path: JsonPath) -> None:
+    if isinstance(value, dict):
+        add_leaves(out, value.get("input"), (*path, "input"))
+
+
+def _add_tool_result(out: PromptTexts, value: object, path: JsonPath) -> None:
+    if isinstance(value, dict):
+        _add_blocks(out, value.get("content"), (*path, "content"))
+
+
+#: content block member -> what the model reads in it (``json``: a tool result's JSON, every string)
+_BLOCK_TEXT = {
+    "text": _add_text,
+    "guardContent": _add_guarded,
+    "document": _add_document,
+    "searchResult": _add_search_result,
+    "toolUse": _add_tool_use,
+    "toolResult": _add_tool_result,
+    "json": add_leaves,
+}
 
 
 def _counts(fresh: object, output: object, cache_read: object, cache_write: object) -> Usage:

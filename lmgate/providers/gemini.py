@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import orjson
 
-from lmgate.providers.base import ErrorKind, JsonPath, Provider, as_int, text_parts
+from lmgate.providers.base import ErrorKind, JsonPath, PromptTexts, Provider, add_leaves, as_int
 from lmgate.streams import json_array_events, sse_events
 from lmgate.usage import Usage
 
@@ -37,23 +37,22 @@ class Gemini(Provider):
     def stream_requested(self, path: str, body: dict | None) -> bool:
         return ":streamGenerateContent" in path
 
-    def prompt_fields(self, body: dict) -> Iterator[tuple[JsonPath, str]]:
-        for field in ("systemInstruction", "system_instruction"):
-            instruction = body.get(field)
-            if isinstance(instruction, dict):
-                yield from text_parts(instruction.get("parts"), (field, "parts"))
-        contents = body.get("contents")
-        for i, c in enumerate(contents if isinstance(contents, list) else ()):
-            if isinstance(c, dict):
-                yield from text_parts(c.get("parts"), ("contents", i, "parts"))
+    def prompt_fields(self, body: dict) -> PromptTexts:
+        out: PromptTexts = []
+        _add_request(out, body, ())
+        for key in _spellings("generateContentRequest"):  # countTokens with a whole request
+            inner = body.get(key)
+            if isinstance(inner, dict):
+                _add_request(out, inner, (key,))
         requests = body.get("requests")  # batchEmbedContents
         for i, r in enumerate(requests if isinstance(requests, list) else ()):
             content = r.get("content") if isinstance(r, dict) else None
             if isinstance(content, dict):
-                yield from text_parts(content.get("parts"), ("requests", i, "content", "parts"))
+                add_parts_text(out, content.get("parts"), ("requests", i, "content", "parts"))
         content = body.get("content")  # embedContent
         if isinstance(content, dict):
-            yield from text_parts(content.get("parts"), ("content", "parts"))
+            add_parts_text(out, content.get("parts"), ("content", "parts"))
+        return out
 
     def error_body(self, status: int, message: str, kind: ErrorKind) -> bytes:
         return orjson.dumps({"error": {"code": status, "message": message, "status": _STATUS[kind]}})
@@ -85,6 +84,53 @@ class Gemini(Provider):
                     if isinstance(part, dict) and isinstance(part.get("text"), str):
                         out.append(part["text"])
         return "".join(out)
+
+
+def _spellings(name: str) -> tuple[str, str]:
+    """Google's JSON accepts a field by its lowerCamel and its snake_case name."""
+    return name, re.sub(r"[A-Z]", lambda m: "_" + m.group().lower(), name)
+
+
+#: parts fields the model reads besides ``text``, in either spelling -> the key inside them that holds it:
+#: JSON it was given or produced (every string in it), code, code output
+_PART_FIELDS = {
+    spelling: inner
+    for name, inner in (
+        ("functionCall", "args"),
+        ("functionResponse", "response"),
+        ("toolCall", "args"),
+        ("toolResponse", "response"),
+        ("executableCode", "code"),
+        ("codeExecutionResult", "output"),
+    )
+    for spelling in _spellings(name)
+}
+
+
+def _add_request(out: PromptTexts, body: dict, path: JsonPath) -> None:
+    """A generateContent request's text: the system instruction and every content's parts."""
+    for key in _spellings("systemInstruction"):
+        instruction = body.get(key)
+        if isinstance(instruction, dict):
+            add_parts_text(out, instruction.get("parts"), (*path, key, "parts"))
+    contents = body.get("contents")
+    for i, c in enumerate(contents if isinstance(contents, list) else ()):
+        if isinstance(c, dict):
+            add_parts_text(out, c.get("parts"), (*path, "contents", i, "parts"))
+
+
+def add_parts_text(out: PromptTexts, parts: object, path: JsonPath) -> None:
+    """Text, function calls and responses, code and its output of a list of parts (blobs and files skipped)."""
+    for i, part in enumerate(parts if isinstance(parts, list) else ()):
+        if not isinstance(part, dict):
+            continue
+        for key, value in part.items():
+            if key == "text":
+                if isinstance(value, str):
+                    out.append(((*path, i, "text"), value))
+            elif key in _PART_FIELDS and isinstance(value, dict):
+                inner = _PART_FIELDS[key]
+                add_leaves(out, value.get(inner), (*path, i, key, inner))
 
 
 def _usage(meta: object, model: object) -> Usage:

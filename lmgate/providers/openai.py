@@ -6,11 +6,11 @@ subclass this module.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import orjson
 
-from lmgate.providers.base import ErrorKind, JsonPath, Provider, as_int, text_parts
+from lmgate.providers.base import ErrorKind, JsonPath, PromptTexts, Provider, add_leaves, add_parts, as_int
 from lmgate.usage import Usage
 
 # (type, code) of OpenAI's error JSON per gateway error; the SDK picks its class from the status.
@@ -36,22 +36,34 @@ class OpenAI(Provider):
         options = body.get("stream_options")
         return isinstance(options, dict) and options.get("include_usage") is True
 
-    def prompt_fields(self, body: dict) -> Iterator[tuple[JsonPath, str]]:
+    def prompt_fields(self, body: dict) -> PromptTexts:
+        out: PromptTexts = []
         messages = body.get("messages")
-        if isinstance(messages, list):  # chat completions
-            for i, m in enumerate(messages):
-                if isinstance(m, dict):
-                    yield from text_parts(m.get("content"), ("messages", i, "content"))
-        if isinstance(body.get("instructions"), str):  # Responses
-            yield ("instructions",), body["instructions"]
-        yield from _responses_input(body.get("input"))
-        prompt = body.get("prompt")  # legacy completions
-        if isinstance(prompt, str):
-            yield ("prompt",), prompt
-        elif isinstance(prompt, list):
-            for i, p in enumerate(prompt):
-                if isinstance(p, str):
-                    yield ("prompt", i), p
+        for i, m in enumerate(messages if isinstance(messages, list) else ()):  # chat completions
+            if isinstance(m, dict):
+                if len(m) == 2 and isinstance(m.get("content"), str):  # most messages: role and text
+                    out.append((("messages", i, "content"), m["content"]))
+                else:
+                    _add_chat_message(out, m, ("messages", i))
+        prediction = body.get("prediction")  # predicted output: text the model compares against
+        if isinstance(prediction, dict):
+            add_parts(out, prediction.get("content"), ("prediction", "content"))
+        if isinstance(body.get("instructions"), str):  # Responses, speech
+            out.append((("instructions",), body["instructions"]))
+        _add_input(out, body.get("input"))
+        prompt = body.get("prompt")
+        if isinstance(prompt, dict):  # Responses: a stored prompt, filled in with these variables
+            variables = prompt.get("variables")
+            for name, value in variables.items() if isinstance(variables, dict) else ():
+                if isinstance(value, str):
+                    out.append((("prompt", "variables", name), value))
+                elif isinstance(value, dict) and isinstance(value.get("text"), str):  # an input_text part
+                    out.append((("prompt", "variables", name, "text"), value["text"]))
+        else:  # legacy completions, images
+            add_parts(out, prompt, ("prompt",), ())
+        if isinstance(body.get("suffix"), str):  # legacy completions: text after the insertion point
+            out.append((("suffix",), body["suffix"]))
+        return out
 
     def error_body(self, status: int, message: str, kind: ErrorKind) -> bytes:
         etype, code = _ERRORS[kind]
@@ -101,30 +113,70 @@ class OpenAI(Provider):
         return "".join(out)
 
 
-def _responses_input(value: object) -> Iterator[tuple[JsonPath, str]]:
+#: keys of content parts (chat and Responses) whose string the model reads: text, a refusal it gave,
+#: shell output, code interpreter logs
+_PART_TEXT = frozenset(("text", "refusal", "stdout", "stderr", "logs"))
+
+
+def _add_text_parts(out: PromptTexts, value: object, path: JsonPath) -> None:
+    add_parts(out, value, path, _PART_TEXT)
+
+
+#: Responses input items, whatever their type: the keys that hold what the model reads in every item type
+#: that has them (messages; function, custom, MCP, shell and patch calls and their outputs; reasoning
+#: summaries; code interpreter and file search calls), as content parts or as text/JSON read whole.
+#: Ids, names, status and encoded files are not text.
+_ITEM_TEXT = {
+    **dict.fromkeys(("content", "output", "summary", "outputs", "results"), _add_text_parts),
+    **dict.fromkeys(("text", "arguments", "input", "code", "queries", "operation", "action"), add_leaves),
+}
+
+
+def _add_chat_message(out: PromptTexts, message: dict, path: JsonPath) -> None:
+    """A chat message's text: content (any role, tool results included), refusal, tool-call arguments."""
+    content = message.get("content")
+    if isinstance(content, str):
+        out.append(((*path, "content"), content))
+    elif content is not None:
+        add_parts(out, content, (*path, "content"), _PART_TEXT)
+    if isinstance(message.get("refusal"), str):
+        out.append(((*path, "refusal"), message["refusal"]))
+    calls = message.get("tool_calls")
+    for j, call in enumerate(calls if isinstance(calls, list) else ()):
+        for kind, field in (("function", "arguments"), ("custom", "input")):
+            spec = call.get(kind) if isinstance(call, dict) else None
+            if isinstance(spec, dict) and isinstance(spec.get(field), str):
+                out.append(((*path, "tool_calls", j, kind, field), spec[field]))
+    legacy = message.get("function_call")
+    if isinstance(legacy, dict) and isinstance(legacy.get("arguments"), str):
+        out.append(((*path, "function_call", "arguments"), legacy["arguments"]))
+
+
+def _add_input(out: PromptTexts, value: object) -> None:
+    """Responses ``input`` (a string or items), embeddings and moderation ``input`` (strings, text parts)."""
     if isinstance(value, str):
-        yield ("input",), value
+        out.append((("input",), value))
         return
-    if not isinstance(value, list):
-        return
-    for i, item in enumerate(value):
-        if isinstance(item, str):  # embeddings: a list of strings
-            yield ("input", i), item
+    for i, item in enumerate(value if isinstance(value, list) else ()):
+        if isinstance(item, str):  # embeddings, moderation: a list of strings
+            out.append((("input", i), item))
+        elif isinstance(item, dict) and "role" in item:  # a message (most items): its text is in content
+            add_parts(out, item.get("content"), ("input", i, "content"), _PART_TEXT)
         elif isinstance(item, dict):
-            content = item.get("content")
-            if isinstance(content, str):
-                yield ("input", i, "content"), content
-            elif isinstance(content, list):
-                for j, part in enumerate(content):
-                    text = part.get("text") if isinstance(part, dict) else None
-                    if isinstance(text, str) and part.get("type") in ("input_text", "output_text", "text"):
-                        yield ("input", i, "content", j, "text"), text
-            if item.get("type") == "function_call_output" and isinstance(item.get("output"), str):
-                yield ("input", i, "output"), item["output"]
+            for key, field in item.items():  # items have few keys: cheaper than looking up each text key
+                add = _ITEM_TEXT.get(key)
+                if add is not None:
+                    add(out, field, ("input", i, key))
+            if item.get("type") == "program_output" and isinstance(item.get("result"), str):
+                out.append((("input", i, "result"), item["result"]))
 
 
 def _chat_usage(usage: object, model: object) -> Usage:
-    """Chat completions, legacy completions and embeddings share prompt/completion_tokens."""
+    """Chat completions, legacy completions and embeddings share prompt/completion_tokens.
+
+    ``prompt_tokens`` counts every prompt token; ``prompt_tokens_details`` says how many of them were
+    cache hits (``cached_tokens``) and cache writes (``cache_write_tokens``), as ``Usage`` wants them.
+    """
     model = model if isinstance(model, str) else None
     if not isinstance(usage, dict):
         return Usage(model=model)
@@ -135,6 +187,7 @@ def _chat_usage(usage: object, model: object) -> Usage:
         input_tokens=as_int(usage.get("prompt_tokens")),
         output_tokens=0 if output is None and "total_tokens" in usage else output,  # embeddings: no output
         cache_read_tokens=as_int(prompt.get("cached_tokens")) if isinstance(prompt, dict) else None,
+        cache_write_tokens=as_int(prompt.get("cache_write_tokens")) if isinstance(prompt, dict) else None,
         reasoning_tokens=as_int(completion.get("reasoning_tokens")) if isinstance(completion, dict) else None,
         model=model,
         usage_source="provider",
@@ -151,6 +204,7 @@ def _responses_usage(usage: object, model: object) -> Usage:
         input_tokens=as_int(usage.get("input_tokens")),
         output_tokens=as_int(usage.get("output_tokens")),
         cache_read_tokens=as_int(inp.get("cached_tokens")) if isinstance(inp, dict) else None,
+        cache_write_tokens=as_int(inp.get("cache_write_tokens")) if isinstance(inp, dict) else None,
         reasoning_tokens=as_int(out.get("reasoning_tokens")) if isinstance(out, dict) else None,
         model=model,
         usage_source="provider",

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from lmgate.providers.anthropic import PROVIDER as ANTHROPIC
-from lmgate.providers.base import JsonPath
+from lmgate.providers.base import PromptTexts
 from lmgate.providers.gemini import MODEL_IN_PATH, Gemini
 from lmgate.usage import Usage
 
@@ -24,10 +24,16 @@ class Vertex(Gemini):
     def stream_requested(self, path: str, body: dict | None) -> bool:
         return ":streamGenerateContent" in path or ":streamRawPredict" in path
 
-    def prompt_fields(self, body: dict) -> Iterator[tuple[JsonPath, str]]:
+    def prompt_fields(self, body: dict) -> PromptTexts:
         if "messages" in body:  # Claude on Vertex: an Anthropic body
             return ANTHROPIC.prompt_fields(body)
-        return super().prompt_fields(body)
+        out = super().prompt_fields(body)
+        instances = body.get("instances")  # :predict: text embeddings (content), image models (prompt)
+        for i, instance in enumerate(instances if isinstance(instances, list) else ()):
+            for field in ("content", "prompt"):
+                if isinstance(instance, dict) and isinstance(instance.get(field), str):
+                    out.append((("instances", i, field), instance[field]))
+        return out
 
     def usage_from_json(self, body: dict) -> Usage:
         if body.get("type") == "message":

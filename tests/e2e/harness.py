@@ -19,6 +19,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import httpx
 import orjson
 import yaml
 
@@ -211,3 +212,17 @@ class Gateway:
         wait_for(lambda: len(self.stats_lines()) >= start + count, timeout=timeout, what=f"{count} new stats lines")
         self._stats_seen = start + count
         return self.stats_lines()[start : start + count]
+
+
+class RepeatKey(httpx.HTTPTransport):
+    """Sends the SDK's JSON body with one top-level key repeated: ``key: value`` first, then the SDK's own
+    copy. Most parsers keep the last copy, some the first: the gateway and the provider could differ."""
+
+    def __init__(self, key: str, value: object) -> None:
+        super().__init__()
+        self.prefix = b"{" + orjson.dumps(key) + b":" + orjson.dumps(value) + b","
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = self.prefix + request.read()[1:]
+        headers = [(k, v) for k, v in request.headers.raw if k.lower() != b"content-length"]
+        return super().handle_request(httpx.Request(request.method, request.url, headers=headers, content=body))

@@ -23,6 +23,7 @@ from tests.e2e.test_gateway import claude, gemini, oai, raw_request
 
 PRICES = json.loads((Path(__file__).resolve().parents[2] / "lmgate/data/model_prices.json").read_text())
 HI = [{"role": "user", "content": "hi there"}]
+LONG = [{"role": "user", "content": "Summarise the quarterly plan in three short bullet points, please."}]
 
 
 def expected_cost(entry: str, inp: int, out: int, cache_read: int = 0, cache_write: int = 0) -> float:
@@ -46,7 +47,7 @@ def test_openai_chat_json_with_cached_and_reasoning_tokens(gw, fake):
     r = oai(gw).chat.completions.create(model="gpt-4o-mini", messages=HI)
     line = gw.next_stats()[0]
     u = r.usage
-    assert tokens(line) == (u.prompt_tokens, u.completion_tokens, 4, None, 3)
+    assert tokens(line) == (u.prompt_tokens, u.completion_tokens, 4, 0, 3)
     assert line["usage_source"] == "provider" and line["model"] == "gpt-4o-mini-2024-07-18"
     assert line["cost_usd"] == pytest.approx(expected_cost("gpt-4o-mini", u.prompt_tokens, u.completion_tokens, 4))
 
@@ -59,7 +60,7 @@ def test_openai_stream_with_usage_chunk(gw, fake):
     ):
         usage = chunk.usage or usage
     line = gw.next_stats()[0]
-    assert tokens(line) == (usage.prompt_tokens, usage.completion_tokens, 2, None, 0)
+    assert tokens(line) == (usage.prompt_tokens, usage.completion_tokens, 2, 0, 0)
     assert line["cost_usd"] == pytest.approx(expected_cost("gpt-4o", usage.prompt_tokens, usage.completion_tokens, 2))
 
 
@@ -80,7 +81,7 @@ def test_openai_responses_api_json_and_stream(gw, fake):
     fake.cache_read, fake.thoughts = 1, 2
     r = oai(gw).responses.create(model="gpt-4o", input="hello")
     line = gw.next_stats()[0]
-    assert tokens(line) == (r.usage.input_tokens, r.usage.output_tokens, 1, None, 2)
+    assert tokens(line) == (r.usage.input_tokens, r.usage.output_tokens, 1, 0, 2)
     assert line["endpoint"] == "/v1/responses"
     final = None
     for event in oai(gw).responses.create(model="gpt-4o", input="hello", stream=True):
@@ -88,10 +89,55 @@ def test_openai_responses_api_json_and_stream(gw, fake):
             final = event.response
     line = gw.next_stats()[0]
     assert line["stream"] is True
-    assert tokens(line) == (final.usage.input_tokens, final.usage.output_tokens, 1, None, 2)
+    assert tokens(line) == (final.usage.input_tokens, final.usage.output_tokens, 1, 0, 2)
     assert line["cost_usd"] == pytest.approx(
         expected_cost("gpt-4o", final.usage.input_tokens, final.usage.output_tokens, 1)
     )
+
+
+@pytest.mark.parametrize("prefix", ["/openai/v1", "/groq/v1"])
+def test_openai_and_compatible_cache_writes_are_counted_and_priced_json_and_streams(gw, fake, prefix):
+    fake.cache_read, fake.cache_write = 3, 8  # gpt-5.6 has its own cache-write rate in the price list
+    client = oai(gw, prefix=prefix)
+    r = client.chat.completions.create(model="gpt-5.6", messages=LONG)
+    assert r.usage.prompt_tokens_details.cache_write_tokens == 8  # the SDK reads what the fake sent
+    counts = [(r.usage.prompt_tokens, r.usage.completion_tokens)]
+    usage = None
+    for chunk in client.chat.completions.create(
+        model="gpt-5.6", messages=LONG, stream=True, stream_options={"include_usage": True}
+    ):
+        usage = chunk.usage or usage
+    counts.append((usage.prompt_tokens, usage.completion_tokens))
+    r = client.responses.create(model="gpt-5.6", input=LONG[0]["content"])
+    assert r.usage.input_tokens_details.cache_write_tokens == 8
+    counts.append((r.usage.input_tokens, r.usage.output_tokens))
+    final = None
+    for event in client.responses.create(model="gpt-5.6", input=LONG[0]["content"], stream=True):
+        final = event.response if event.type == "response.completed" else final
+    counts.append((final.usage.input_tokens, final.usage.output_tokens))
+    lines = gw.next_stats(4)
+    assert [x["stream"] for x in lines] == [False, True, False, True]
+    for line, (inp, out) in zip(lines, counts, strict=True):
+        assert tokens(line) == (inp, out, 3, 8, 0)
+        assert line["cost_usd"] == pytest.approx(expected_cost("gpt-5.6", inp, out, 3, 8))
+        assert line["cost_usd"] != pytest.approx(expected_cost("gpt-5.6", inp, out, 3))  # writes have their rate
+
+
+def test_azure_cache_writes_are_counted_and_priced_at_the_input_rate_without_a_write_rate(gw, fake):
+    fake.cache_write = 6
+    azure = openai.AzureOpenAI(
+        azure_endpoint=gw.url + "/azure", api_key=KEYS["azure"], api_version="2024-10-21", max_retries=0
+    )
+    r = azure.chat.completions.create(model="my-deployment", messages=LONG)
+    usage = None
+    for chunk in azure.chat.completions.create(
+        model="my-deployment", messages=LONG, stream=True, stream_options={"include_usage": True}
+    ):
+        usage = chunk.usage or usage
+    for line, u in zip(gw.next_stats(2), (r.usage, usage), strict=True):
+        assert tokens(line) == (u.prompt_tokens, u.completion_tokens, 0, 6, 0)
+        expected = expected_cost("gpt-4o-mini", u.prompt_tokens, u.completion_tokens, 0, 6)  # the deployed model
+        assert line["cost_usd"] == pytest.approx(expected)
 
 
 def test_openai_embeddings(gw, fake):

@@ -489,3 +489,33 @@ def test_dlp_redacts_converse_text_and_the_gateway_signs_the_redacted_bytes(s, b
     assert sent["messages"][0]["content"] == [{"text": "my card is <CREDIT_CARD>"}]
     line = s.gw.next_stats()[0]
     assert line["status"] == 200 and line["dlp"]["findings"] == {"CREDIT_CARD": 1, "EMAIL_ADDRESS": 1}
+
+
+def test_dlp_redacts_converse_tool_calls_tool_results_and_text_documents(s, bedrock):
+    akid = "AKIALMGATEDLPREDACT2"
+    s.gw.write_allowlist([*s.rows, ("redacting", akid, "team-a", {"client_secret": ENV_REF, "dlp": "redact"})])
+    wait_for(lambda: "DLP scanner ready" in s.gw.sidecar_log(), timeout=60, what="the DLP scanner to start")
+    sigv4_client(s.gw.url, akid, ENV_SECRET).converse(
+        modelId=MODEL,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"document": {"format": "txt", "name": "notes", "source": {"text": "card 4111 1111 1111 1111"}}},
+                    {"text": "who is the customer?"},
+                ],
+            },
+            {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t1", "name": "crm", "input": {"id": 7}}}]},
+            {
+                "role": "user",
+                "content": [
+                    {"toolResult": {"toolUseId": "t1", "content": [{"json": {"mail": "jane.doe@example.com"}}]}}
+                ],
+            },
+        ],
+    )
+    sent = json.loads(bedrock.received[-1].body)
+    assert sent["messages"][0]["content"][0]["document"]["source"] == {"text": "card <CREDIT_CARD>"}
+    assert sent["messages"][2]["content"][0]["toolResult"]["content"] == [{"json": {"mail": "<EMAIL_ADDRESS>"}}]
+    line = s.gw.next_stats()[0]
+    assert line["status"] == 200 and line["dlp"]["findings"] == {"CREDIT_CARD": 1, "EMAIL_ADDRESS": 1}

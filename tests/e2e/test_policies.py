@@ -7,13 +7,14 @@ import threading
 import time
 
 import anthropic
+import httpx
 import openai
 import orjson
 import pytest
 from google.genai import errors as genai_errors
 
 from tests.e2e.conftest import ROWS
-from tests.e2e.harness import Gateway
+from tests.e2e.harness import Gateway, RepeatKey
 from tests.e2e.test_gateway import claude, gemini, oai
 from tests.redis_server import redis_server, redis_url  # noqa: F401  (fixtures)
 
@@ -48,6 +49,18 @@ def test_model_rules_refuse_with_each_sdks_permission_error(gw, fake):
     lines = gw.next_stats(6)
     refused = [x for x in lines if x["status"] == 403]
     assert len(refused) == 3 and all(x["error_type"] == "model_not_allowed" for x in refused)
+
+
+def test_a_repeated_model_key_cannot_slip_past_the_model_rules(gw, fake):
+    key = "sk-test-narrow-dup-0123456789"
+    gw.write_allowlist([*ROWS, ("narrow", key, "eta", {"models": "gpt-4o-mini*"})])
+    # the rules would judge the last copy; a first-wins upstream would run gpt-5-pro
+    client = oai(gw, key=key, http_client=httpx.Client(transport=RepeatKey("model", "gpt-5-pro")))
+    with pytest.raises(openai.BadRequestError) as e:
+        chat(client, model="gpt-4o-mini")
+    assert '"model"' in str(e.value)
+    assert fake.received == []
+    assert gw.next_stats()[0]["error_type"] == "invalid_request"
 
 
 def test_rpm_limit_is_429_with_retry_after_and_openai_ratelimit_headers(gw, fake):

@@ -120,7 +120,11 @@ class FakeUpstream(ThreadedFake):
             "prompt_tokens": prompt,
             "completion_tokens": completion + self.thoughts,
             "total_tokens": prompt + completion + self.thoughts,
-            "prompt_tokens_details": {"cached_tokens": self.cache_read, "audio_tokens": 0},
+            "prompt_tokens_details": {
+                "cached_tokens": self.cache_read,
+                "cache_write_tokens": self.cache_write,
+                "audio_tokens": 0,
+            },
             "completion_tokens_details": {
                 "reasoning_tokens": self.thoughts,
                 "audio_tokens": 0,
@@ -205,7 +209,7 @@ class FakeUpstream(ThreadedFake):
         prompt = prompt_tokens(body)
         usage = {
             "input_tokens": prompt,
-            "input_tokens_details": {"cached_tokens": self.cache_read},
+            "input_tokens_details": {"cached_tokens": self.cache_read, "cache_write_tokens": self.cache_write},
             "output_tokens": len(words) + self.thoughts,
             "output_tokens_details": {"reasoning_tokens": self.thoughts},
             "total_tokens": prompt + len(words) + self.thoughts,

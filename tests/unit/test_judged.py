@@ -1,7 +1,7 @@
 import pytest
 from multidict import CIMultiDict
 
-from lmgate.judged import AmbiguousPath, judged_path, may_repeat_key, read_only, repeats_key
+from lmgate.judged import AmbiguousPath, judged_path, read_only
 
 
 @pytest.mark.parametrize(
@@ -65,23 +65,3 @@ def test_names_with_encoded_slashes_stay_encoded_but_are_checked():
 )
 def test_read_only_means_the_upstream_runs_a_get_or_head(method, headers, query, expected):
     assert read_only(method, CIMultiDict(headers), query) is expected
-
-
-@pytest.mark.parametrize(
-    ("body", "repeated"),
-    [
-        (b'{"model":"a","model":"b"}', True),
-        (b'{"mod\\u0065l":"a","model":"b"}', True),
-        (b'{"\\u006d\\u006f\\u0064\\u0065\\u006c":"a", "model":"b"}', True),
-        (b'{"model":"a","tools":[{"model":"b"}],"x":{"model":"c"}}', False),  # nested copies are other fields
-        (b'{"model":"a","messages":[{"content":"\\"model\\" caf\\u00e9"}]}', False),
-        (b'{"model":"a","model_x":"b"}', False),
-    ],
-)
-def test_repeats_key_counts_top_level_copies_however_spelt(body, repeated):
-    assert may_repeat_key(body, "model") or not repeated, "the fast test may not clear a repeated key"
-    assert repeats_key(body, "model") is repeated
-
-
-def test_may_repeat_key_clears_plain_bodies_without_parsing():
-    assert not may_repeat_key(b'{"model":"a","messages":[{"content":"caf\\u00e9"}]}', "model")
