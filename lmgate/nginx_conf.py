@@ -160,6 +160,7 @@ def render_nginx_conf(config: Config, njs_module: str | None = None) -> str:
         not_found_body=nginx_string(_generic_error(404, generic_404.message)),
         rewritable=REWRITABLE_HEADERS,
         tls=_tls_view(config),
+        spool_dir=config.spool_dir(),
         # a random tag per render: nginx's workers may create files in the spool but not list it
         spool=f"{config.spool_dir()}/{secrets.token_hex(8)}-$lmgate_spool_slice{SPOOL_SUFFIX}",
     )

@@ -94,14 +94,16 @@ class Gateway:
         self.env.update(env or {})
         self.sidecar: subprocess.Popen | None = None
         self.nginx: subprocess.Popen | None = None
+        self.nginx_prefix: Path | None = None  # nginx -p: e.g. an empty dir, as a build whose default prefix is missing
 
     # --- processes
     def start(self) -> Gateway:
         self.start_sidecar()
         config = load_config(self.config_path, {})
         conf = write_nginx_conf(config)
+        prefix = ["-p", str(self.nginx_prefix)] if self.nginx_prefix else []
         self.nginx = subprocess.Popen(
-            [shutil.which("nginx") or "/usr/sbin/nginx", "-e", "stderr", "-c", str(conf)],
+            [shutil.which("nginx") or "/usr/sbin/nginx", *prefix, "-e", "stderr", "-c", str(conf)],
             stdout=subprocess.DEVNULL,
             stderr=open(self.log_dir / "nginx.log", "ab"),  # noqa: SIM115 - lives as long as nginx
         )
