@@ -97,7 +97,9 @@ class Gateway:
         self.nginx_prefix: Path | None = None  # nginx -p: e.g. an empty dir, as a build whose default prefix is missing
 
     # --- processes
-    def start(self) -> Gateway:
+    def start(self, ready: bool = True) -> Gateway:
+        """Start both; with ``ready``, return once nginx's /lmgate/healthz says 200 (the DLP scanner may take
+        seconds), else as soon as nginx answers at all."""
         self.start_sidecar()
         config = load_config(self.config_path, {})
         conf = write_nginx_conf(config)
@@ -107,7 +109,10 @@ class Gateway:
             stdout=subprocess.DEVNULL,
             stderr=open(self.log_dir / "nginx.log", "ab"),  # noqa: SIM115 - lives as long as nginx
         )
-        wait_for(lambda: self._get("/lmgate/healthz") == 200, what="nginx /lmgate/healthz")
+        if ready:
+            wait_for(lambda: self._get("/lmgate/healthz") == 200, timeout=60, what="nginx /lmgate/healthz")
+        else:
+            wait_for(lambda: self._get("/lmgate/healthz") != 0, what="nginx to answer")
         return self
 
     def start_sidecar(self) -> None:
@@ -121,13 +126,20 @@ class Gateway:
         wait_for(lambda: self._sidecar_up(), what="sidecar /healthz")
 
     def _sidecar_up(self) -> bool:
+        """The sidecar answers /healthz: 200, or 503 while its DLP scanner starts."""
         if self.sidecar is not None and self.sidecar.poll() is not None:
             raise AssertionError(f"sidecar exited with {self.sidecar.returncode}: {self.sidecar_log()}")
+        return self.sidecar_health() != 0
+
+    def sidecar_health(self) -> int:
+        """The sidecar's own /healthz status (0: no answer)."""
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.sidecar_port}/healthz", timeout=1) as r:
-                return r.status == 200
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
         except OSError:
-            return False
+            return 0
 
     def stop_sidecar(self, sig: int = signal.SIGTERM) -> None:
         if self.sidecar and self.sidecar.poll() is None:
