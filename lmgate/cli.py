@@ -15,6 +15,7 @@ from pathlib import Path
 
 from lmgate.allowlist import AllowListError
 from lmgate.config import Config, ConfigError, load_config
+from lmgate.logmask import MaskingFormatter
 from lmgate.nginx_conf import RenderError, render_nginx_conf, write_nginx_conf
 from lmgate.pricing import PricingError
 
@@ -22,10 +23,10 @@ log = logging.getLogger("lmgate")
 
 
 def _setup_logging() -> None:
-    logging.basicConfig(
-        level=os.environ.get("LMGATE_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    """Log lines to stderr, every credential in them masked (lmgate/logmask.py)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=os.environ.get("LMGATE_LOG_LEVEL", "INFO").upper(), handlers=[handler])
 
 
 def cmd_serve(config: Config) -> int:
