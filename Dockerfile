@@ -11,5 +11,6 @@ ENV LMGATE_SERVER__NJS_MODULE=/etc/nginx/modules/ngx_http_js_module.so \
     LMGATE_SERVER__NGINX_DIR=/app/nginx \
     LMGATE_SERVER__RUN_DIR=/app/run
 EXPOSE 8080
-# Render nginx.conf for the nginx container into the shared run/ volume, then serve.
-CMD ["sh", "-c", "lmgate nginx-conf --write && exec lmgate serve"]
+# Render nginx.conf for the nginx container into the shared run/ volume, then serve, restarting the
+# sidecar if it dies (nginx runs in its own container).
+CMD ["lmgate", "up", "--without-nginx"]

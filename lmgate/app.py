@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
+import signal
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -14,16 +17,26 @@ from lmgate.config import Config
 from lmgate.gateway import Gateway
 from lmgate.routes import FAST_ROUTES, setup_routes
 
+log = logging.getLogger("lmgate")
+
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
     """Allow-list polling and stats flushing live as long as the app; shutdown flushes."""
     gw = app[GATEWAY]
     gw.dlp.ensure_started(gw.allowlist.current)
     gw.allowlist.on_change = gw.dlp.ensure_started
-    reading = asyncio.create_task(gw.stats_intake.run())
-    tasks = [asyncio.create_task(gw.allowlist.run()), asyncio.create_task(gw.writer.run()), reading]
+    reading = asyncio.create_task(gw.stats_intake.run(), name="stats spool reader")
+    tasks = [
+        asyncio.create_task(gw.allowlist.run(), name="allow-list poller"),
+        asyncio.create_task(gw.writer.run(), name="stats writer"),
+        reading,
+    ]
+    for task in tasks:
+        task.add_done_callback(stop_if_it_ends)
     fast = await fastpath.serve(gw, gw.config.sidecar.host, gw.config.sidecar.fast_port, FAST_ROUTES)
     yield
+    for task in tasks:  # from here on they end because we stop
+        task.remove_done_callback(stop_if_it_ends)
     fast.close()
     reading.cancel()
     await gw.stats_intake.close()  # what nginx logged until now becomes lines before the writer's last flush
@@ -34,6 +47,16 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
             await task
     await gw.policies.close()
     await gw.dlp.close()
+
+
+def stop_if_it_ends(task: asyncio.Task) -> None:
+    """A background task runs until shutdown cancels it. One that ends by itself would leave a sidecar that
+    answers /auth but no longer reads stats (or reloads the allow-list): stop the process instead (SIGTERM:
+    what can be flushed is), so that the supervisor (``lmgate up``) starts a fresh one."""
+    if task.cancelled():
+        return
+    log.critical("sidecar: the %s ended (%r); stopping, to be restarted", task.get_name(), task.exception())
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def make_app(config: Config, gateway: Gateway | None = None) -> web.Application:

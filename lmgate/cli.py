@@ -1,4 +1,4 @@
-"""`lmgate up | serve | nginx-conf`: argument parsing and process wiring only."""
+"""`lmgate up | serve | nginx-conf | usage | rollups`: argument parsing and process wiring only."""
 
 from __future__ import annotations
 
@@ -10,22 +10,25 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 from lmgate.allowlist import AllowListError
 from lmgate.config import Config, ConfigError, load_config
+from lmgate.logmask import MaskingFormatter, mask_secrets
 from lmgate.nginx_conf import RenderError, render_nginx_conf, write_nginx_conf
 from lmgate.pricing import PricingError
+from lmgate.supervise import Child, Supervisor
 
 log = logging.getLogger("lmgate")
 
 
 def _setup_logging() -> None:
-    logging.basicConfig(
-        level=os.environ.get("LMGATE_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    """Log lines to stderr, every credential in them masked (lmgate/logmask.py)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=os.environ.get("LMGATE_LOG_LEVEL", "INFO").upper(), handlers=[handler])
 
 
 def cmd_serve(config: Config) -> int:
@@ -49,6 +52,25 @@ def cmd_serve(config: Config) -> int:
         app, host=config.sidecar.host, port=config.sidecar.port, print=None, access_log=None, shutdown_timeout=5
     )
     return 0
+
+
+def _await_activation() -> bool:
+    """A spare sidecar (``lmgate up`` keeps one): do the slow part of starting now, then wait until the
+    supervisor says serve (True) or closes stdin (False). Config and allow-list are read after, fresh."""
+    from aiohttp import web  # noqa: F401 - importing is the work a spare does ahead
+
+    import lmgate.app  # noqa: F401
+
+    try:
+        sys.stdout.write("ready\n")  # the supervisor reads this line, and no other
+        sys.stdout.flush()
+    except OSError:  # it stopped listening: it called on us before we were ready
+        pass
+    serve = sys.stdin.buffer.readline() != b""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # nothing more goes to the supervisor's pipe, which it closed
+    os.close(devnull)
+    return serve
 
 
 def cmd_nginx_conf(config: Config, out: str | None) -> int:
@@ -96,75 +118,71 @@ def cmd_rollups_rebuild(config: Config) -> int:
     return 0
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            with urllib.request.urlopen(url, timeout=1) as r:
-                if r.status == 200:
-                    return True
-        except OSError:
-            pass
-        time.sleep(0.1)
-    return False
+def _sidecar_answers(url: str) -> bool:
+    """/healthz answers: 200, or 503 while the DLP scanner starts (nginx fails closed for those keys meanwhile)."""
+    try:
+        with urllib.request.urlopen(url, timeout=1):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
 
 
-def cmd_up(config: Config, nginx_bin: str) -> int:
-    """Supervise the sidecar and nginx; Ctrl-C (or SIGTERM) stops both, and so does either one dying."""
-    binary = shutil.which(nginx_bin)
-    if binary is None:
+def _nginx_listening(pid_file: Path, child: Child) -> bool:
+    """nginx writes its pid file once its sockets are bound."""
+    try:
+        return pid_file.read_text().strip() == str(child.pid)
+    except OSError:
+        return False
+
+
+def cmd_up(config: Config, nginx_bin: str, with_nginx: bool = True) -> int:
+    """Run the sidecar and nginx, restarting either when it dies (lmgate/supervise.py); Ctrl-C or SIGTERM
+    stops both in order. Without nginx (it runs elsewhere, e.g. its own container) the sidecar only."""
+    binary = shutil.which(nginx_bin) if with_nginx else None
+    if with_nginx and binary is None:
         log.error("nginx not found (%s); on Debian/Ubuntu: apt-get install nginx-light libnginx-mod-http-js", nginx_bin)
         return 2
     conf = write_nginx_conf(config)
-    test = subprocess.run([binary, "-t", "-q", "-e", "stderr", "-c", str(conf)], capture_output=True, text=True)
-    if test.returncode != 0:
-        log.error("nginx rejected the rendered config %s:\n%s", conf, test.stderr.strip())
-        return 2
-    sidecar = subprocess.Popen([sys.executable, "-m", "lmgate", "serve"])
+    sidecar = [sys.executable, "-m", "lmgate", "serve", "--standby"]
+    children = [Child("sidecar", sidecar, signal.SIGTERM, signal.SIGTERM, standby=True)]
+    if binary is not None:
+        test = subprocess.run([binary, "-t", "-q", "-e", "stderr", "-c", str(conf)], capture_output=True, text=True)
+        if test.returncode != 0:
+            log.error("nginx rejected the rendered config %s:\n%s", conf, mask_secrets(test.stderr.strip()))
+            return 2
+        children.append(Child("nginx", [binary, "-e", "stderr", "-c", str(conf)], signal.SIGQUIT, signal.SIGQUIT))
+    supervisor = Supervisor(children)
+    supervisor.handle_signals()
     health = f"http://{config.sidecar.host}:{config.sidecar.port}/healthz"
-    if not _wait_healthy(health, sidecar, timeout=30):
+    if not supervisor.start_first(children[0], lambda: _sidecar_answers(health), timeout=60):
         log.error("the sidecar did not come up (see its messages above)")
-        _stop(sidecar, signal.SIGTERM)
-        return 2
-    nginx = subprocess.Popen([binary, "-e", "stderr", "-c", str(conf)])
-    log.info("lmgate is up: clients on %s:%d, sidecar on %s", config.server.host, config.server.port, health)
-    stopping = False
-
-    def _on_signal(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
-    while not stopping and sidecar.poll() is None and nginx.poll() is None:
-        time.sleep(0.2)
-    if not stopping:
-        log.error("%s exited; stopping the other", "sidecar" if sidecar.poll() is not None else "nginx")
-    _stop(nginx, signal.SIGQUIT)  # graceful: in-flight streams finish, their stats get posted
-    _stop(sidecar, signal.SIGTERM)  # then the sidecar flushes its buffered stats
-    return 0 if stopping else 1
-
-
-def _stop(proc: subprocess.Popen, sig: int, timeout: float = 15) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(sig)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        supervisor.stop()
+        return 0 if supervisor.stopping else 2
+    if binary is not None:
+        nginx, pid_file = children[1], config.server.run_dir.resolve() / "nginx.pid"
+        if not supervisor.start_first(nginx, lambda: _nginx_listening(pid_file, nginx), timeout=15):
+            log.error("nginx did not come up (see its messages above)")
+            supervisor.stop()
+            return 0 if supervisor.stopping else 2
+        log.info("lmgate is up: clients on %s:%d, sidecar on %s", config.server.host, config.server.port, health)
+    else:
+        log.info("lmgate's sidecar is up on %s (nginx runs elsewhere)", health)
+    return supervisor.run()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lmgate", description="A transparent gateway for LLM APIs.")
     parser.add_argument("--config", help="config file (default: $LMGATE_CONFIG or config/lmgate.yaml)")
     sub = parser.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="run nginx and the sidecar in the foreground")
+    up = sub.add_parser("up", help="run nginx and the sidecar in the foreground, restarting either if it dies")
     up.add_argument("--nginx", default=os.environ.get("LMGATE_NGINX", "nginx"), help="nginx binary")
-    sub.add_parser("serve", help="run the sidecar only")
+    up.add_argument(
+        "--without-nginx", action="store_true", help="the sidecar only: nginx runs elsewhere (its own container)"
+    )
+    serve = sub.add_parser("serve", help="run the sidecar only")
+    serve.add_argument("--standby", action="store_true", help="import first, then wait for a line on stdin to serve")
     conf = sub.add_parser("nginx-conf", help="print the nginx config rendered from the lmgate config")
     conf.add_argument("--write", action="store_true", help="write it into server.run_dir and print its path")
     usage = sub.add_parser("usage", help="print requests, tokens and cost from the rollups")
@@ -178,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     rollups.add_argument("action", choices=("rebuild",), help="rebuild: recompute from the stats JSONL files")
     args = parser.parse_args(argv)
     _setup_logging()
+    if args.command == "serve" and args.standby and not _await_activation():
+        return 0
     if args.config:
         os.environ["LMGATE_CONFIG"] = str(Path(args.config))  # the supervised sidecar reads the same file
     try:
@@ -190,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_usage(config, args)
         if args.command == "rollups":
             return cmd_rollups_rebuild(config)
-        return cmd_up(config, args.nginx)
+        return cmd_up(config, args.nginx, with_nginx=not args.without_nginx)
     except (ConfigError, RenderError, AllowListError, PricingError) as e:
         log.error("%s", e)
         return 2

@@ -42,6 +42,9 @@ class ServerConfig(_Section):
     host: str = Field("0.0.0.0", description="address nginx listens on for clients")
     port: int = Field(8080, ge=1, le=65535)
     worker_processes: str = Field("auto", description="nginx worker_processes")
+    error_log_level: Literal["debug", "info", "notice", "warn", "error", "crit", "alert", "emerg"] = Field(
+        "warn", description="nginx's error_log level; its lines go through lmgate's key masking"
+    )
     max_body_size: ByteSize = Field(ByteSize(32 * 1024**2), description="largest request body; larger gets 413")
     upstream_timeout: float = Field(600.0, gt=0, description="seconds nginx waits on a provider read")
     ca_file: Path = Field(Path("/etc/ssl/certs/ca-certificates.crt"), description="CAs trusted for upstream TLS")

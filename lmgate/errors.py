@@ -6,6 +6,8 @@ The core raises a ``GateError``; the auth handler turns it into a response with
 
 from __future__ import annotations
 
+import orjson
+
 from lmgate.providers.base import ErrorKind, Provider
 
 
@@ -50,3 +52,11 @@ class Unavailable(GateError):
 
 def render(provider: Provider, err: GateError) -> bytes:
     return provider.error_body(err.status, err.message, err.kind)
+
+
+def generic_error(status: int, message: str) -> bytes:
+    """An error no SDK owns (gateway health, unknown paths): readable by the OpenAI, Anthropic and Gemini parsers."""
+    kinds = {404: ("not_found_error", "NOT_FOUND"), 503: ("api_error", "UNAVAILABLE")}
+    kind, google_status = kinds[status]
+    doc = {"type": "error", "error": {"type": kind, "message": message, "code": status, "status": google_status}}
+    return orjson.dumps(doc)

@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
-import orjson
 
 from lmgate.config import Config
-from lmgate.errors import GateError, InvalidRequest, NotFound, TooLarge, Unavailable, render
+from lmgate.errors import GateError, InvalidRequest, NotFound, TooLarge, Unavailable, generic_error, render
 from lmgate.providers import get as get_provider
 from lmgate.rewrite import REWRITABLE_HEADERS
 from lmgate.stats.spool import SUFFIX as SPOOL_SUFFIX
@@ -156,10 +155,11 @@ def render_nginx_conf(config: Config, njs_module: str | None = None) -> str:
         listen=f"[{host}]:{config.server.port}" if ":" in host else f"{host}:{config.server.port}",
         providers=providers,
         resolver=resolver,
-        sidecar_down_body=nginx_string(_generic_error(503, "lmgate: the gateway's policy service is down")),
-        not_found_body=nginx_string(_generic_error(404, generic_404.message)),
+        sidecar_down_body=nginx_string(generic_error(503, "lmgate: the gateway's policy service is down").decode()),
+        not_found_body=nginx_string(generic_error(404, generic_404.message).decode()),
         rewritable=REWRITABLE_HEADERS,
         tls=_tls_view(config),
+        spool_dir=config.spool_dir(),
         # a random tag per render: nginx's workers may create files in the spool but not list it
         spool=f"{config.spool_dir()}/{secrets.token_hex(8)}-$lmgate_spool_slice{SPOOL_SUFFIX}",
     )
@@ -172,14 +172,6 @@ def _tls_view(config: Config) -> dict[str, str] | None:
     host = s.host
     listen = f"[{host}]:{s.tls_port}" if ":" in host else f"{host}:{s.tls_port}"
     return {"listen": listen, "cert": str(Path(s.tls_cert).resolve()), "key": str(Path(s.tls_key).resolve())}
-
-
-def _generic_error(status: int, message: str) -> str:
-    """An error no SDK owns: readable by the OpenAI, Anthropic and Gemini parsers alike."""
-    kinds = {404: ("not_found_error", "NOT_FOUND"), 503: ("api_error", "UNAVAILABLE")}
-    kind, google_status = kinds[status]
-    doc = {"type": "error", "error": {"type": kind, "message": message, "code": status, "status": google_status}}
-    return orjson.dumps(doc).decode()
 
 
 def write_nginx_conf(config: Config, njs_module: str | None = None) -> Path:

@@ -55,3 +55,27 @@ def test_nginx_and_the_sidecar_share_the_stats_spool():
     shared = {source for source, target in mounted(nginx) & mounted(sidecar) if target == spool}
     assert shared, f"{spool} is not one volume in both services"
     assert doc["volumes"][shared.pop()]["driver_opts"]["type"] == "tmpfs"
+
+
+def test_compose_nginx_logs_through_the_mounted_masking_filter_and_the_sidecar_is_supervised():
+    """nginx's error lines quote request lines (a ?key= whole): its stderr goes through nginx/logmask.pl."""
+    run = subprocess.run([*compose_command(), "config"], cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    nginx = yaml.safe_load(run.stdout)["services"]["nginx"]
+    script = next(part for part in nginx["command"] if "logmask.pl" in part)
+    assert "exec nginx " in script and "2> >(exec perl /app/nginx/logmask.pl" in script
+    mounts = [v if isinstance(v, str) else f"{v['source']}:{v['target']}" for v in nginx["volumes"]]
+    assert any(m.split(":")[0].endswith("/nginx") and m.split(":")[1] == "/app/nginx" for m in mounts), mounts
+    assert 'CMD ["lmgate", "up", "--without-nginx"]' in (REPO / "Dockerfile").read_text()
+
+
+def test_the_systemd_unit_runs_the_supervisor_and_stops_it_first():
+    import configparser
+
+    unit = configparser.ConfigParser(interpolation=None, strict=False)
+    unit.read(REPO / "config" / "lmgate.service")
+    service = unit["Service"]
+    assert service["ExecStart"].endswith("/.venv/bin/lmgate up")
+    # SIGTERM to lmgate up only (it stops nginx gracefully, then the sidecar flushes); SIGKILL for leftovers
+    assert (service["KillMode"], service["KillSignal"], service["Restart"]) == ("mixed", "SIGTERM", "on-failure")
+    assert unit["Install"]["WantedBy"] == "multi-user.target"

@@ -3,7 +3,9 @@
 presidio and its worker processes cost memory and seconds to start, so the
 scanner starts only once some key can need it (global mode on, or a ``dlp``
 cell in the allow-list), in the background; a request that needs it meanwhile
-waits at most ``max_scan_ms`` and otherwise gets the unscanned verdict.
+waits at most ``max_scan_ms`` and is otherwise refused with 503 (retryable): a
+prompt is never forwarded unscanned because the scanner is not up yet, and
+/healthz says 503 until it is.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import logging
 from lmgate.allowlist import AllowList, KeyEntry
 from lmgate.config import DlpConfig
 from lmgate.dlp.settings import effective_mode
-from lmgate.errors import Forbidden
+from lmgate.errors import Forbidden, Unavailable
 
 log = logging.getLogger("lmgate.dlp")
 
@@ -25,6 +27,10 @@ class DlpBlocked(Forbidden):
     def __init__(self, message: str, dlp: dict) -> None:
         super().__init__(message)
         self.dlp = dlp  # entity types and counts for the stats line, never values
+
+
+class DlpNotReady(Unavailable):
+    error_type = "dlp_not_ready"
 
 
 class DlpGate:
@@ -48,6 +54,18 @@ class DlpGate:
             self._starting = asyncio.create_task(self._scanner.start())
             self._starting.add_done_callback(_log_start)
 
+    def not_ready(self) -> str | None:
+        """Why some key's requests cannot be judged yet, or None (ensure_started runs at start-up and on every
+        allow-list change, so no task means no key needs the scanner)."""
+        task = self._starting
+        if task is None:
+            return None
+        if not task.done():
+            return "the DLP scanner is starting"
+        if task.cancelled() or task.exception() is not None:
+            return "the DLP scanner failed to start"
+        return None
+
     async def check(
         self, kind: str, entry: KeyEntry, body: bytes, doc: dict | None
     ) -> tuple[dict | None, bytes | None]:
@@ -62,9 +80,15 @@ class DlpGate:
             raise RuntimeError("DLP scanner not started: call ensure_started after loading the allow-list")
         try:
             await asyncio.wait_for(asyncio.shield(self._starting), self.cfg.max_scan_ms / 1000)
+        except Exception:  # not started in time, or it failed to start (logged once, by _log_start)
+            raise DlpNotReady(
+                f"lmgate: data-loss prevention is not ready ({self.not_ready()}); request not forwarded",
+                headers={"Retry-After": "1"},
+            ) from None
+        try:
             result = await self._scanner.scan(kind, body, doc, mode)
-        except Exception as e:  # not started in time, or it failed to start: the unscanned verdict
-            log.error("DLP scanner unavailable (%s); applying the unscanned-prompt verdict", type(e).__name__)
+        except Exception as e:  # the scan itself failed: the unscanned verdict
+            log.error("DLP scan failed (%s); applying the unscanned-prompt verdict", type(e).__name__)
             result = DlpResult(skipped=True, skip_reason=SCANNER_ERROR, skip_action=self.cfg.oversize_action(mode))
         verdict = decide(mode, result)
         fields = stats_fields(mode, result, verdict)

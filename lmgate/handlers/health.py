@@ -1,9 +1,21 @@
-"""GET /healthz: the sidecar answers (nginx's /lmgate/healthz and compose's health check ask it)."""
+"""GET /healthz: 200 once the gateway can judge every request, 503 until then (nginx's /lmgate/healthz and
+compose's health check ask it).
+
+The allow-list is loaded before the sidecar answers at all; what can lag is the DLP scanner, which starts in
+the background once some key needs it (at start-up, or when an allow-list edit asks for DLP).
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from lmgate.app_keys import GATEWAY
+from lmgate.errors import generic_error
+
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.Response(text="ok")
+    waiting = request.app[GATEWAY].dlp.not_ready()
+    if waiting is None:
+        return web.Response(text="ok")
+    body = generic_error(503, f"lmgate: not ready: {waiting}")
+    return web.Response(status=503, body=body, content_type="application/json", headers={"Retry-After": "1"})

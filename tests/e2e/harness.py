@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import shutil
 import signal
 import socket
@@ -17,6 +18,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -57,6 +59,27 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, what: str
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def _children(pid: int) -> list[int]:
+    """Live child processes of ``pid`` (from /proc)."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def alive(pid: int) -> bool:
+    """``pid`` runs and is no zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 class Gateway:
     def __init__(
         self, root: Path, upstream_url: str, settings: dict | None = None, env: dict[str, str] | None = None
@@ -95,19 +118,62 @@ class Gateway:
         self.env.update(env or {})
         self.sidecar: subprocess.Popen | None = None
         self.nginx: subprocess.Popen | None = None
+        self.nginx_prefix: Path | None = None  # nginx -p: e.g. an empty dir, as a build whose default prefix is missing
+        #: the command that runs nginx with a rendered config (default: ``nginx -e stderr -c CONF``)
+        self.nginx_command: Callable[[Path], list[str]] | None = None
+        self.up: subprocess.Popen | None = None  # `lmgate up`, when started by start_up
 
     # --- processes
-    def start(self) -> Gateway:
+    def start(self, ready: bool = True) -> Gateway:
+        """Start both; with ``ready``, return once nginx's /lmgate/healthz says 200 (the DLP scanner may take
+        seconds), else as soon as nginx answers at all."""
         self.start_sidecar()
         config = load_config(self.config_path, {})
         conf = write_nginx_conf(config)
+        prefix = ["-p", str(self.nginx_prefix)] if self.nginx_prefix else []
+        command = [shutil.which("nginx") or "/usr/sbin/nginx", *prefix, "-e", "stderr", "-c", str(conf)]
         self.nginx = subprocess.Popen(
-            [shutil.which("nginx") or "/usr/sbin/nginx", "-e", "stderr", "-c", str(conf)],
+            self.nginx_command(conf) if self.nginx_command else command,
             stdout=subprocess.DEVNULL,
             stderr=open(self.log_dir / "nginx.log", "ab"),  # noqa: SIM115 - lives as long as nginx
         )
-        wait_for(lambda: self._get("/lmgate/healthz") == 200, what="nginx /lmgate/healthz")
+        if ready:
+            wait_for(lambda: self._get("/lmgate/healthz") == 200, timeout=60, what="nginx /lmgate/healthz")
+        else:
+            wait_for(lambda: self._get("/lmgate/healthz") != 0, what="nginx to answer")
         return self
+
+    def start_up(self, *args: str) -> Gateway:
+        """Run ``lmgate up`` (the supervisor of the sidecar and nginx) instead; its output goes to logs/up.log."""
+        self.up = subprocess.Popen(
+            [sys.executable, "-m", "lmgate", "up", *args],
+            env=self.env,
+            cwd=self.root,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.log_dir / "up.log", "ab"),  # noqa: SIM115 - lives as long as the process
+        )
+
+        def healthy() -> bool:
+            if self.up is not None and self.up.poll() is not None:
+                raise AssertionError(f"lmgate up exited with {self.up.returncode}: {self.up_log()}")
+            return "lmgate is up" in self.up_log() and self._get("/lmgate/healthz") == 200
+
+        wait_for(healthy, timeout=60, what="lmgate up: supervising, and nginx /lmgate/healthz 200")
+        return self
+
+    def up_log(self) -> str:
+        return (self.log_dir / "up.log").read_text(errors="replace")
+
+    def up_children(self) -> dict[str, int]:
+        """Pids of what ``lmgate up`` runs now, from its log: ``sidecar``, ``nginx`` (the master), and ``spare``
+        (a sidecar waiting to take over) once one is ready."""
+        found = {}
+        for name, pid in re.findall(r"(sidecar|nginx) (?:re)?started \(pid (\d+)\)", self.up_log()):
+            found[name] = int(pid)
+        spares = re.findall(r"a spare sidecar is ready \(pid (\d+)\)", self.up_log())
+        if spares and int(spares[-1]) != found.get("sidecar"):
+            found["spare"] = int(spares[-1])
+        return found
 
     def start_sidecar(self) -> None:
         self.sidecar = subprocess.Popen(
@@ -120,13 +186,20 @@ class Gateway:
         wait_for(lambda: self._sidecar_up(), what="sidecar /healthz")
 
     def _sidecar_up(self) -> bool:
+        """The sidecar answers /healthz: 200, or 503 while its DLP scanner starts."""
         if self.sidecar is not None and self.sidecar.poll() is not None:
             raise AssertionError(f"sidecar exited with {self.sidecar.returncode}: {self.sidecar_log()}")
+        return self.sidecar_health() != 0
+
+    def sidecar_health(self) -> int:
+        """The sidecar's own /healthz status (0: no answer)."""
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.sidecar_port}/healthz", timeout=1) as r:
-                return r.status == 200
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
         except OSError:
-            return False
+            return 0
 
     def stop_sidecar(self, sig: int = signal.SIGTERM) -> None:
         if self.sidecar and self.sidecar.poll() is None:
@@ -134,6 +207,13 @@ class Gateway:
             self.sidecar.wait(15)
 
     def stop(self) -> None:
+        if self.up and self.up.poll() is None:
+            self.up.send_signal(signal.SIGTERM)  # it stops nginx, then the sidecar
+            try:
+                self.up.wait(40)
+            except subprocess.TimeoutExpired:
+                self.up.kill()
+                self.up.wait()
         if self.nginx and self.nginx.poll() is None:
             self.nginx.send_signal(signal.SIGQUIT)
             try:

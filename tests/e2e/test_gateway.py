@@ -369,3 +369,23 @@ def test_full_keys_never_appear_in_stats_or_logs(gw, fake):
     text = gw.stats_path.read_text() + gw.sidecar_log() + gw.nginx_log()
     for key in [*KEYS.values(), "sk-test-leaky-candidate-0123456789"]:
         assert key not in text
+
+
+def test_stats_lines_arrive_when_nginx_runs_with_a_prefix_that_has_no_html_dir(tmp_path, fake):
+    """nginx writes a log whose path has variables only where the server root exists: lmgate gives it one."""
+    from tests.e2e.conftest import ROWS
+    from tests.e2e.harness import Gateway
+
+    gw = Gateway(tmp_path / "gw", fake.base_url)
+    gw.nginx_prefix = tmp_path / "empty-prefix"
+    gw.nginx_prefix.mkdir()
+    gw.write_allowlist(ROWS)
+    gw.start()
+    try:
+        for _ in range(3):
+            oai(gw).models.list()
+        lines = gw.next_stats(3)
+        assert [line["status"] for line in lines] == [200, 200, 200]
+        assert "testing" not in gw.nginx_log(), gw.nginx_log()  # nginx's complaint about the missing root
+    finally:
+        gw.stop()
