@@ -6,7 +6,6 @@ Never the machine's own Redis: tests flush and kill theirs.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -15,11 +14,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.ports import free_port
 
 
 class RedisServer:
@@ -38,7 +33,7 @@ class RedisServer:
             raise RuntimeError("redis-server not found on PATH")
         self.dir = tempfile.mkdtemp(prefix="lmgate-redis-")
         for _ in range(3):  # the free port can be taken between probing and binding
-            self.port = _free_port()
+            self.port = free_port()
             args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
             args += ["--dir", self.dir, "--daemonize", "no", "--logfile", "redis.log"]
             self.proc = subprocess.Popen(args, cwd=self.dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,15 +26,10 @@ import yaml
 
 from lmgate.config import load_config
 from lmgate.nginx_conf import write_nginx_conf
+from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 PROVIDER_NAMES = ("openai", "anthropic", "gemini", "vertex", "azure", "groq")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def allowlist_csv(rows: list[tuple]) -> str:
