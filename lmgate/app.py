@@ -22,6 +22,8 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     gw.allowlist.on_change = gw.dlp.ensure_started
     reading = asyncio.create_task(gw.stats_intake.run())
     tasks = [asyncio.create_task(gw.allowlist.run()), asyncio.create_task(gw.writer.run()), reading]
+    if gw.alerts.enabled:  # webhook notifications (lmgate/alerts/)
+        tasks.append(asyncio.create_task(gw.alerts.run(), name="lmgate-alerts"))
     fast = await fastpath.serve(gw, gw.config.sidecar.host, gw.config.sidecar.fast_port, FAST_ROUTES)
     yield
     fast.close()

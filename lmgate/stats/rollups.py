@@ -278,6 +278,10 @@ class Rollups:
         rows = self.query(since, key_id=key_id, owner=owner)
         return rows[0]["cost_usd"] if rows else 0.0
 
+    def spend_by(self, since: float, group: Literal["key_id", "owner"]) -> dict[str, float]:
+        """USD spent from the hour holding ``since`` on, per key id or per owner (one query for all)."""
+        return {row[group]: row["cost_usd"] for row in self.query(since, group_by=[group])}
+
 
 def _legs(lo: int, hi: int | None, bucket: Bucket, by_hour: bool) -> list[tuple[str, int, int | None]]:
     """(table, start, end) ranges covering [lo, hi): whole days from the day table where allowed."""
