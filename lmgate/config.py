@@ -107,7 +107,9 @@ class RollupsConfig(_Section):
 
 
 class ApiConfig(_Section):
-    admin_token: str | None = Field(None, description="bearer token that sees everyone's usage at /lmgate/v1/usage")
+    admin_token: str | None = Field(
+        None, description="bearer token that sees everyone's usage at /lmgate/v1/usage and /lmgate/metrics"
+    )
 
 
 class MetricsConfig(_Section):
@@ -136,6 +138,11 @@ class AlertsConfig(_Section):
     state_path: Path = Field(
         Path("data/alerts_state.json"), description="budget thresholds already notified, so a restart repeats none"
     )
+
+    @field_validator("webhooks", mode="before")
+    @classmethod
+    def _split(cls, v: Any) -> Any:
+        return v.split() if isinstance(v, str) else v  # LMGATE_ALERTS__WEBHOOKS="https://a https://b"
 
     @field_validator("webhooks")
     @classmethod

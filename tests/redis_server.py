@@ -6,7 +6,6 @@ Never the machine's own Redis: tests flush and kill theirs.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -15,14 +14,10 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.local_server import LocalServer, free_port
 
 
-class RedisServer:
+class RedisServer(LocalServer):
     def __init__(self, binary: str | None = None) -> None:
         self.binary = binary or shutil.which("redis-server") or ""
         self.port = 0
@@ -38,7 +33,7 @@ class RedisServer:
             raise RuntimeError("redis-server not found on PATH")
         self.dir = tempfile.mkdtemp(prefix="lmgate-redis-")
         for _ in range(3):  # the free port can be taken between probing and binding
-            self.port = _free_port()
+            self.port = free_port()
             args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
             args += ["--dir", self.dir, "--daemonize", "no", "--logfile", "redis.log"]
             self.proc = subprocess.Popen(args, cwd=self.dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -63,28 +58,6 @@ class RedisServer:
             return False
         finally:
             client.close()
-
-    def _kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()  # by PID: this object's own child
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc = None
-
-    def stop(self) -> None:
-        self._kill()
-        if self.dir is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
-
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def _require_binary() -> None:

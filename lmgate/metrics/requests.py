@@ -15,11 +15,13 @@ from collections.abc import Iterable, Iterator
 from operator import itemgetter
 
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.samples import Sample
 
 from lmgate.metrics import families as f
 from lmgate.metrics.labels import REFUSAL_REASONS, UPSTREAM_FAILURES, ModelLabels, status_class
 
 TOKEN_TYPES = ("input", "output", "cache_read", "cache_write", "reasoning")
+REQUESTS_TOTAL, TOKENS_TOTAL, COST_TOTAL = (x.name + "_total" for x in (f.REQUESTS, f.TOKENS, f.COST))
 FIELDS = (
     "provider",
     "model",
@@ -64,6 +66,7 @@ class RequestCollector:
         self._upstream: dict[tuple[str, int], int] = {}
         self._dlp: dict[tuple[str, str, str], int] = {}
         self._labels_of: dict[tuple, tuple[tuple, tuple]] = {}  # raw key -> (who labels, request labels)
+        self._dicts: dict[tuple, dict[str, str]] = {}  # label values -> the sample's label dict
 
     def observe(self, records: Iterable[dict]) -> None:
         """Count stats lines (as written: dicts). Lines of an older format lack fields: read those one by one."""
@@ -163,13 +166,26 @@ class RequestCollector:
             else:
                 for j in range(6):
                     sums[j] += acc[j + 1]
+        # Samples made here with label dicts kept between scrapes: add_metric would zip a new dict for each.
+        append, names = requests.samples.append, f.REQUESTS.labels
         for labels, n in by_class.items():
-            requests.add_metric(labels, n)
+            append(Sample(REQUESTS_TOTAL, self._dict(names, labels), n))
+        append, cost_append = tokens.samples.append, cost.samples.append
         for who, sums in by_who.items():
+            # a series appears with its first use, as the request series do: a key that never used cache
+            # writes or reasoning, or an unpriced model, exports no zeros for them
             for j, token_type in enumerate(TOKEN_TYPES):
-                tokens.add_metric((*who, token_type), sums[j])
-            cost.add_metric(who, sums[5])
+                if sums[j]:
+                    append(Sample(TOKENS_TOTAL, self._dict(f.TOKENS.labels, (*who, token_type)), sums[j]))
+            if sums[5]:
+                cost_append(Sample(COST_TOTAL, self._dict(f.COST.labels, who), sums[5]))
         return [requests, tokens, cost]
+
+    def _dict(self, names: tuple[str, ...], values: tuple) -> dict[str, str]:
+        d = self._dicts.get(values)
+        if d is None:
+            d = self._dicts[values] = dict(zip(names, values, strict=True))
+        return d
 
     def _histogram_families(self) -> list[Metric]:
         out = []

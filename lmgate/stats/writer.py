@@ -103,6 +103,7 @@ class StatsWriter:
                 written = getattr(e, "lmgate_written", 0)
                 whole = self._keep_unwritten(lines, written)
                 self.write_errors += 1
+                self.written += whole
                 if not self.failing:
                     log.error("cannot write stats to %s (%s); keeping %d lines in memory", self.path, e, self.pending)
                 self.failing = True
