@@ -66,7 +66,8 @@ class RequestCollector:
         self._upstream: dict[tuple[str, int], int] = {}
         self._dlp: dict[tuple[str, str, str], int] = {}
         self._labels_of: dict[tuple, tuple[tuple, tuple]] = {}  # raw key -> (who labels, request labels)
-        self._dicts: dict[tuple, dict[str, str]] = {}  # label values -> the sample's label dict
+        # label values -> the sample's label dict (requests, tokens and cost have 6, 5 and 4 labels: no clash)
+        self._dicts: dict[tuple, dict[str, str]] = {}
 
     def observe(self, records: Iterable[dict]) -> None:
         """Count stats lines (as written: dicts). Lines of an older format lack fields: read those one by one."""
