@@ -13,6 +13,7 @@ import io
 import logging
 import os
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,6 +156,7 @@ class AllowListWatcher:
         self.path = path
         self.interval = interval
         self.current = load_allowlist(path)  # a broken file at start-up stops start-up
+        self.loaded_at = time.time()  # when the list in force was read
         self._stamp = self._file_stamp()
         self.reloads = 0
         self.errors = 0
@@ -180,6 +182,7 @@ class AllowListWatcher:
             log.error("allow-list edit rejected, keeping the last good list (%d keys): %s", len(self.current), e)
             return False
         self.current = new
+        self.loaded_at = time.time()
         self.reloads += 1
         if self.on_change is not None:
             self.on_change(new)

@@ -33,6 +33,9 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     ]
     for task in tasks:
         task.add_done_callback(stop_if_it_ends)
+    if gw.alerts.enabled:  # webhook notifications (lmgate/alerts/)
+        tasks.append(asyncio.create_task(gw.alerts.run(), name="alerts sender"))
+        tasks[-1].add_done_callback(stop_if_it_ends)
     fast = await fastpath.serve(gw, gw.config.sidecar.host, gw.config.sidecar.fast_port, FAST_ROUTES)
     yield
     for task in tasks:  # from here on they end because we stop

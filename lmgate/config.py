@@ -110,7 +110,58 @@ class RollupsConfig(_Section):
 
 
 class ApiConfig(_Section):
-    admin_token: str | None = Field(None, description="bearer token that sees everyone's usage at /lmgate/v1/usage")
+    admin_token: str | None = Field(
+        None, description="bearer token that sees everyone's usage at /lmgate/v1/usage and /lmgate/metrics"
+    )
+
+
+class MetricsConfig(_Section):
+    """Prometheus metrics (lmgate/metrics/): GET /metrics on the sidecar port, /lmgate/metrics through nginx."""
+
+    max_models: int = Field(
+        50, ge=1, le=10_000, description='distinct model labels kept; later models are counted as model="other"'
+    )
+    limits_cache_s: float = Field(2.0, gt=0, description="seconds a read of budgets and rate-limit use is reused")
+
+
+class AlertsConfig(_Section):
+    """Budget and rate-limit notifications to webhooks (Slack-compatible JSON), without Prometheus."""
+
+    webhooks: list[str] = Field(default_factory=list, description="URLs notified (POST JSON); empty: no alerts")
+    budget_thresholds: list[float] = Field(
+        default_factory=lambda: [50.0, 80.0, 100.0], description="percentages of a budget that notify, once a period"
+    )
+    check_interval: float = Field(15.0, gt=0, description="seconds between checks of budget use")
+    rate_limit_refusals: int = Field(5, ge=1, description="refusals of one key within rate_limit_window that notify")
+    rate_limit_window: float = Field(60.0, gt=0, description="seconds in which rate_limit_refusals must happen")
+    rate_limit_quiet: float = Field(900.0, ge=0, description="seconds before the same key notifies again")
+    timeout: float = Field(5.0, gt=0, description="seconds per webhook attempt")
+    retries: int = Field(3, ge=0, le=10, description="attempts after the first, with doubling backoff")
+    backoff: float = Field(1.0, gt=0, description="seconds before the first retry")
+    state_path: Path = Field(
+        Path("data/alerts_state.json"), description="budget thresholds already notified, so a restart repeats none"
+    )
+
+    @field_validator("webhooks", mode="before")
+    @classmethod
+    def _split(cls, v: Any) -> Any:
+        return v.split() if isinstance(v, str) else v  # LMGATE_ALERTS__WEBHOOKS="https://a https://b"
+
+    @field_validator("webhooks")
+    @classmethod
+    def _urls(cls, v: list[str]) -> list[str]:
+        for url in v:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"webhook {parts.scheme}://{parts.hostname or ''}...: not an http(s) URL")
+        return v
+
+    @field_validator("budget_thresholds")
+    @classmethod
+    def _thresholds(cls, v: list[float]) -> list[float]:
+        if any(not 0 < t <= 1000 for t in v):
+            raise ValueError("budget_thresholds are percentages above 0 (100 = the whole budget)")
+        return sorted(set(v))
 
 
 class DlpConfig(_Section):
@@ -322,6 +373,8 @@ class Config(_Section):
     rollups: RollupsConfig = RollupsConfig()
     api: ApiConfig = ApiConfig()
     dlp: DlpConfig = DlpConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    alerts: AlertsConfig = AlertsConfig()
 
     def spool_dir(self) -> Path:
         """The stats spool nginx writes and the sidecar reads (both render it from this config)."""

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import orjson
 
+from lmgate.alerts import Alerts
 from lmgate.allowlist import AllowListWatcher
 from lmgate.config import Config, ProviderConfig
 from lmgate.dlp.gate import DlpGate
+from lmgate.metrics import Metrics, Sources
 from lmgate.pending_bodies import PendingBodies
 from lmgate.policies.engine import PolicyEngine
+from lmgate.policies.headroom import Headroom, limited_scopes
 from lmgate.pricing import PriceBook
 from lmgate.providers import get as get_provider
 from lmgate.providers.base import Provider
@@ -44,6 +48,9 @@ class Gateway:
     upstream: UpstreamAuth
     dlp: DlpGate
     stats_intake: StatsIntake
+    metrics: Metrics
+    headroom: Headroom
+    alerts: Alerts
     bodies: PendingBodies = field(default_factory=PendingBodies)
 
     @classmethod
@@ -55,6 +62,8 @@ class Gateway:
         if rollups.created and s.path.exists():  # a new rollups file: count what the stats files hold
             log.info("building %s from %s ...", config.rollups.path, s.path)
             log.info("rollups built from %d stats lines", rollups.rebuild(s.path))
+        metrics = Metrics(config.metrics.max_models)
+        observers: list[Callable[[list[dict]], None]] = [metrics.observe]  # read the lines the JSONL got
         writer = StatsWriter(
             s.path,
             flush_interval=s.flush_interval,
@@ -62,10 +71,25 @@ class Gateway:
             keep_files=s.keep_files,
             keep_days=s.keep_days,
             max_buffered=s.max_buffered_lines,
-            on_flush=lambda lines: rollups.add(orjson.loads(line) for line in lines),
+            on_flush=_written_lines(observers, rollups),
         )
         allowlist = AllowListWatcher(config.allowlist.path, config.allowlist.reload_interval)
         policies = PolicyEngine.from_config(config.policies, seed_spend=rollups.spend)
+        intake = StatsIntake({name: r.api for name, r in routes.items()}, prices, writer, policies, config.spool_dir())
+        # --- metrics and alerts (lmgate/metrics/, lmgate/alerts/): budgets and headroom read at scrape time
+        keys = lambda: ((e.id, e.owner, e.limits) for e in allowlist.current.by_hash.values())  # noqa: E731
+        headroom = Headroom(
+            policies.store,
+            lambda: limited_scopes(keys(), policies.owners),
+            rollups.spend_by,
+            ttl=config.metrics.limits_cache_s,
+        )
+        alerts = Alerts(config.alerts, headroom)
+        if alerts.enabled:
+            observers.append(alerts.observe)
+        store_errors = lambda: {"requests": policies.store_errors, "limits": headroom.read_errors}  # noqa: E731
+        metrics.watch(Sources(writer, intake, allowlist, store_errors, alerts.counts), headroom)
+        # ---
         return cls(
             config=config,
             routes=routes,
@@ -76,7 +100,23 @@ class Gateway:
             rollups=rollups,
             upstream=UpstreamAuth(config),
             dlp=DlpGate(config.dlp),
-            stats_intake=StatsIntake(
-                {name: r.api for name, r in routes.items()}, prices, writer, policies, config.spool_dir()
-            ),
+            stats_intake=intake,
+            metrics=metrics,
+            headroom=headroom,
+            alerts=alerts,
         )
+
+
+def _written_lines(observers: list[Callable[[list[dict]], None]], rollups: Rollups) -> Callable[[list[bytes]], None]:
+    """What the writer calls with the lines it wrote (on its flush thread): parsed once, for every reader."""
+
+    def on_flush(lines: list[bytes]) -> None:
+        records = [orjson.loads(line) for line in lines]
+        for observe in observers:
+            try:
+                observe(records)
+            except Exception:  # the lines are on disk; a reader's bug must not stop the others
+                log.exception("stats: %r failed on %d written lines", observe, len(records))
+        rollups.add(records)  # last: its errors reach the writer, which says how to rebuild
+
+    return on_flush

@@ -3,7 +3,8 @@
 # the linter and every test. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# redis-server: policy tests run their own; docker-compose: validates docker-compose.yaml
-scripts/setup.sh test redis-server docker-compose
+# redis-server: policy tests run their own; docker-compose: validates docker-compose.yaml;
+# prometheus: the metrics test runs its own and checks the alert rules with promtool
+scripts/setup.sh test redis-server docker-compose prometheus
 .venv/bin/ruff check .
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

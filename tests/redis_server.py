@@ -14,10 +14,10 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.ports import free_port
+from tests.local_server import LocalServer, free_port
 
 
-class RedisServer:
+class RedisServer(LocalServer):
     def __init__(self, binary: str | None = None) -> None:
         self.binary = binary or shutil.which("redis-server") or ""
         self.port = 0
@@ -58,28 +58,6 @@ class RedisServer:
             return False
         finally:
             client.close()
-
-    def _kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()  # by PID: this object's own child
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc = None
-
-    def stop(self) -> None:
-        self._kill()
-        if self.dir is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
-
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def _require_binary() -> None:

@@ -79,3 +79,29 @@ def test_the_systemd_unit_runs_the_supervisor_and_stops_it_first():
     # SIGTERM to lmgate up only (it stops nginx gracefully, then the sidecar flushes); SIGKILL for leftovers
     assert (service["KillMode"], service["KillSignal"], service["Restart"]) == ("mixed", "SIGTERM", "on-failure")
     assert unit["Install"]["WantedBy"] == "multi-user.target"
+
+
+def test_monitoring_profile_adds_prometheus_and_grafana_with_the_repos_files():
+    plain = subprocess.run([*compose_command(), "config"], cwd=REPO, capture_output=True, text=True)
+    assert plain.returncode == 0, plain.stderr
+    # monitoring stays off unless asked for (compose v2 leaves its services out here, v1 lists them with profiles)
+    for name, service in yaml.safe_load(plain.stdout)["services"].items():
+        assert service.get("profiles", []) == ([] if name in ("sidecar", "nginx") else ["monitoring"]), name
+    run = subprocess.run(
+        [*compose_command(), "--profile", "monitoring", "config"], cwd=REPO, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    services = yaml.safe_load(run.stdout)["services"]
+    prometheus, grafana = services["prometheus"], services["grafana"]
+    # Prometheus reaches the sidecar's 127.0.0.1:8081 as nginx does: in the sidecar's network namespace
+    assert prometheus["network_mode"] == "service:sidecar"
+    assert prometheus["depends_on"]["sidecar"]["condition"] == "service_healthy"
+    scrape = yaml.safe_load((REPO / "monitoring/prometheus/prometheus.yml").read_text())
+    assert scrape["scrape_configs"][0]["static_configs"][0]["targets"] == ["127.0.0.1:8081"]
+    for service in (prometheus, grafana):
+        for v in service["volumes"]:
+            source = v.split(":")[0] if isinstance(v, str) else v["source"]
+            if source.startswith(("/", ".")):
+                assert Path(source).exists() or (REPO / source).exists(), source
+    datasource = yaml.safe_load((REPO / "monitoring/grafana/provisioning/datasources/lmgate.yml").read_text())
+    assert datasource["datasources"][0]["url"] == "http://sidecar:9090"

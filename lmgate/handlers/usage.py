@@ -17,8 +17,8 @@ from lmgate.usage_report import parse_since
 KEY_SOURCES = ("authorization", "x-api-key", "x-goog-api-key", "api-key", "?key")
 
 
-def _error(status: int, message: str) -> web.Response:
-    kind = {400: "invalid_request_error", 401: "authentication_error"}.get(status, "api_error")
+def error_response(status: int, message: str) -> web.Response:
+    kind = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error"}.get(status, "api_error")
     return web.json_response({"error": {"message": message, "type": kind}}, status=status)
 
 
@@ -26,23 +26,23 @@ async def usage(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     key = extract_key(request.headers, request.query_string, KEY_SOURCES)
     if key is None:
-        return _error(401, "lmgate: send your API key (or the admin token) as Authorization: Bearer")
+        return error_response(401, "lmgate: send your API key (or the admin token) as Authorization: Bearer")
     admin = gw.config.api.admin_token
     is_admin = admin is not None and hmac.compare_digest(key.encode(), admin.encode())
     entry = None if is_admin else gw.allowlist.current.lookup(key)
     if not is_admin and entry is None:
-        return _error(401, "lmgate: this key is not on the gateway's allow-list")
+        return error_response(401, "lmgate: this key is not on the gateway's allow-list")
     q = request.query
     group_by = [g for g in q.get("group_by", "model").split(",") if g]
     unknown = [g for g in group_by if g not in GROUPS]
     if unknown:
-        return _error(400, f"lmgate: unknown group_by {', '.join(unknown)}; choose from {', '.join(GROUPS)}")
+        return error_response(400, f"lmgate: unknown group_by {', '.join(unknown)}; choose from {', '.join(GROUPS)}")
     now = time.time()
     try:
         since = parse_since(q.get("since", "7d"), now)
         until = parse_since(q["until"], now) if "until" in q else None
     except ValueError as e:
-        return _error(400, f"lmgate: {e}")
+        return error_response(400, f"lmgate: {e}")
     key_id = entry.id if entry is not None else q.get("key_id")
     owner = None if entry is not None else q.get("owner")
     rows = await asyncio.to_thread(gw.rollups.query, since, until, group_by, key_id, owner)

@@ -15,7 +15,7 @@ import itertools
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from lmgate.config import PolicyConfig
 from lmgate.policies.base import STORE_UNAVAILABLE, Decision, Policy, RequestFacts, Verdict
@@ -86,6 +86,11 @@ class PolicyEngine:
 
     def owner_limits(self, owner: str | None) -> Limits:
         return self._owners.get(owner, NO_LIMITS) if owner is not None else NO_LIMITS
+
+    @property
+    def owners(self) -> Mapping[str, Limits]:
+        """Every owner the config gives limits (read by policies/headroom.py)."""
+        return self._owners
 
     async def decide(self, facts: RequestFacts) -> Decision:
         k, o = facts.key_limits, facts.owner_limits

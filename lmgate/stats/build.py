@@ -187,6 +187,7 @@ def exchange_record(ex: Exchange, api: Provider, body: bytes, prices: PriceBook)
         cost_usd=prices.cost(api.name, usage.model or h.model, usage),
         latency_ms=round(ex.request_time * 1000, 3),
         ttfb_ms=_ttfb_ms(ex),
+        gateway_ms=_gateway_ms(ex),
         bytes_sent=ex.bytes_sent,
         masked_key=h.masked_key,
         error_type=error_type,
@@ -216,6 +217,15 @@ def _ttfb_ms(ex: Exchange) -> float | None:
     if ex.upstream_header_time is None:
         return None
     return round(min(ex.auth_time + ex.upstream_header_time, ex.request_time) * 1000, 3)
+
+
+def _gateway_ms(ex: Exchange) -> float | None:
+    """What the gateway added before the provider saw the request: nginx's time up to forwarding it
+    (reading the body, the /auth round trip, DLP, njs). None when /auth allowed nothing (no handoff):
+    nginx answered itself (413, 503)."""
+    if not ex.handoff.key_id:
+        return None
+    return round(min(ex.auth_time, ex.request_time) * 1000, 3)
 
 
 def refusal_record(

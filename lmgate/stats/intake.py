@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import NamedTuple
@@ -32,6 +33,8 @@ log = logging.getLogger("lmgate.stats")
 
 #: seconds between passes over the spool: how late tokens and cost reach tpm and budgets at most
 POLL_S = 0.02
+#: seconds the longest wait of a line in the spool is reported for (``lag``)
+LAG_WINDOW = 60.0
 
 
 class UsageUpdate(NamedTuple):
@@ -60,6 +63,8 @@ class StatsIntake:
         self.poll_s = poll_s
         self.spool = SpoolReader(spool_dir, self.add)
         self._recording: set[asyncio.Task] = set()
+        self.passed_at = time.time()  # when the last pass over the spool ended
+        self._peak_wait, self._peak_at = 0.0, 0.0  # the longest a line waited in the spool, and when
 
     async def run(self) -> None:
         """Pass over the spool every ``poll_s`` until cancelled."""
@@ -73,6 +78,7 @@ class StatsIntake:
     def read(self) -> int:
         """One pass: build the new lines; the cursor is saved once they are on disk. Returns the lines read."""
         read = self.spool.read()
+        self.passed_at = time.time()
         cursor = self.spool.cursor()
         if cursor is None:
             return read
@@ -103,6 +109,10 @@ class StatsIntake:
 
     def add(self, entries: list[SpoolEntry]) -> None:
         """Build the lines of ``entries`` now; lines with usage for the policy store follow it there."""
+        now = time.time()
+        wait = now - min(e.at for e in entries)
+        if wait >= self._peak_wait or now - self._peak_at > LAG_WINDOW:
+            self._peak_wait, self._peak_at = wait, now
         with_usage = []
         for entry in entries:
             record, update = self.build(entry)
@@ -151,6 +161,13 @@ class StatsIntake:
             except Exception:
                 log.exception("stats: usage of request %s not recorded", record.request_id)
             self.writer.write(record)
+
+    def lag(self, now: float) -> float:
+        """Seconds the stats lines run behind nginx: the longest a line waited in the spool in about the last
+        ``LAG_WINDOW`` seconds (a backlog after a restart, a reader that cannot keep up), or the time since the
+        last pass if that is longer (a reader that stopped)."""
+        peak = self._peak_wait if now - self._peak_at <= LAG_WINDOW else 0.0
+        return max(peak, now - self.passed_at, 0.0)
 
     async def close(self) -> None:
         """Read the spool to its end and wait for the usage to reach the store (before the writer's last flush)."""

@@ -32,6 +32,7 @@ class StatsRecord:
     cost_usd: float | None = None
     latency_ms: float | None = None
     ttfb_ms: float | None = None
+    gateway_ms: float | None = None  # time nginx held the request before forwarding it (/auth, DLP); None: not sent
     bytes_sent: int | None = None
     masked_key: str | None = None
     error_type: str | None = None

@@ -283,6 +283,10 @@ class Rollups:
         with self._read_lock:
             return {b: self._reader.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for b, t in TABLES.items()}
 
+    def spend_by(self, since: float, group: Literal["key_id", "owner"]) -> dict[str, float]:
+        """USD spent from the hour holding ``since`` on, per key id or per owner (one query for all)."""
+        return {row[group]: row["cost_usd"] for row in self.query(since, group_by=[group])}
+
 
 def _legs(lo: int, hi: int | None, bucket: Bucket, by_hour: bool) -> list[tuple[str, int, int | None]]:
     """(table, start, end) ranges covering [lo, hi): whole days from the day table where allowed."""

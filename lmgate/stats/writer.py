@@ -49,6 +49,7 @@ class StatsWriter:
         self._io_lock = threading.Lock()  # one flush at a time touches the file
         self.written = 0
         self.dropped = 0
+        self.write_errors = 0  # failed writes (each keeps its lines for the next flush)
         self.failing = False
         path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -101,6 +102,8 @@ class StatsWriter:
             except OSError as e:
                 written = getattr(e, "lmgate_written", 0)
                 whole = self._keep_unwritten(lines, written)
+                self.write_errors += 1
+                self.written += whole
                 if not self.failing:
                     log.error("cannot write stats to %s (%s); keeping %d lines in memory", self.path, e, self.pending)
                 self.failing = True

@@ -44,6 +44,16 @@ class Outcome:
 PASSED = Outcome()
 
 
+@dataclass(frozen=True, slots=True)
+class ScopeUse:
+    """What a scope has used right now, read without counting anything (metrics, budget alerts)."""
+
+    requests: int = 0  # admitted in the rpm window
+    tokens: int = 0  # in the tpm window
+    in_flight: int = 0  # max_parallel leases held
+    spend: dict[str, float] | None = None  # period id -> USD, warm counters only (a cold one: ask the rollups)
+
+
 def key_scope(key_id: str) -> str:
     return "k:" + key_id
 
@@ -73,5 +83,9 @@ class Store(Protocol):
         ...
 
     async def release(self, scopes: Sequence[str], lease_id: str) -> None: ...
+
+    async def usage(self, scopes: Sequence[str], now: float) -> dict[str, ScopeUse]:
+        """Read-only: the window counts, leases and warm spend of the current periods, per scope."""
+        ...
 
     async def close(self) -> None: ...

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Sequence
 
 from lmgate.policies.periods import PERIOD_KINDS, Period, period_of
-from lmgate.store.base import BUDGET, PARALLEL, PASSED, RPM, WINDOW, Check, Outcome, tpm_first_bucket
+from lmgate.store.base import BUDGET, PARALLEL, PASSED, RPM, WINDOW, Check, Outcome, ScopeUse, tpm_first_bucket
 
 
 class _TimeLog:
@@ -186,6 +186,21 @@ class MemoryStore:
             s = self._scopes.get(name)
             if s is not None:
                 s.leases.pop(lease_id, None)
+
+    async def usage(self, scopes: Sequence[str], now: float) -> dict[str, ScopeUse]:
+        ids = [period_of(kind, now).id for kind in PERIOD_KINDS]
+        out = {}
+        for name in scopes:
+            s = self._scopes.get(name)
+            if s is None:
+                out[name] = ScopeUse(spend={})
+                continue
+            s.prune_hits(now)  # what acquire would drop anyway: no count changes meaning
+            s.prune_tokens(now)
+            s.prune_leases(now)
+            spend = {pid: s.spend[pid][0] for pid in ids if pid in s.spend}
+            out[name] = ScopeUse(len(s.hits), s.tokens, len(s.leases), spend)
+        return out
 
     async def close(self) -> None:
         self._scopes.clear()

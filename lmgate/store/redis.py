@@ -25,7 +25,18 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from lmgate.policies.periods import PERIOD_KINDS, Period, period_of
-from lmgate.store.base import BUDGET, PASSED, RPM, TPM, WINDOW, Check, Outcome, StoreUnavailable, tpm_first_bucket
+from lmgate.store.base import (
+    BUDGET,
+    PASSED,
+    RPM,
+    TPM,
+    WINDOW,
+    Check,
+    Outcome,
+    ScopeUse,
+    StoreUnavailable,
+    tpm_first_bucket,
+)
 
 # KEYS[i]: check i's key. ARGV: now, lease, lease expiry, lease ttl ms, window ms, then (rule, limit, arg) per check,
 # arg being the rpm cutoff (now - window) or the first tpm bucket still counted.
@@ -211,6 +222,29 @@ class RedisStore:
                 await pipe.execute()
         except (RedisError, OSError) as e:
             raise StoreUnavailable(f"redis: {e}") from e
+
+    async def usage(self, scopes: Sequence[str], now: float) -> dict[str, ScopeUse]:
+        """One pipelined round trip of reads; the counts acquire would see (no script, nothing pruned)."""
+        ids = [period_of(kind, now).id for kind in PERIOD_KINDS]
+        first = tpm_first_bucket(now)
+        try:
+            async with self._r.pipeline(transaction=False) as pipe:
+                for s in scopes:
+                    pipe.zcount(f"{self._p}rpm:{s}", f"({now - WINDOW!r}", "+inf")
+                    pipe.hgetall(f"{self._p}tpm:{s}")
+                    pipe.zcount(f"{self._p}par:{s}", f"({now!r}", "+inf")
+                    for pid in ids:
+                        pipe.get(f"{self._p}spend:{pid}:{s}")
+                replies = await pipe.execute()
+        except (RedisError, OSError) as e:
+            raise StoreUnavailable(f"redis: {e}") from e
+        out, step = {}, 3 + len(ids)
+        for i, s in enumerate(scopes):
+            requests, buckets, in_flight, *spent = replies[i * step : (i + 1) * step]
+            tokens = sum(int(t) for b, t in buckets.items() if int(b) >= first)
+            spend = {pid: float(v) for pid, v in zip(ids, spent, strict=True) if v is not None}
+            out[s] = ScopeUse(int(requests), tokens, int(in_flight), spend)
+        return out
 
     async def close(self) -> None:
         await self._r.aclose()

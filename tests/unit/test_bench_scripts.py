@@ -28,6 +28,8 @@ PUBLIC: dict[str, set[str]] = {
     "lmgate.policies.limits": {"Limits", "NO_LIMITS"},  # a key's limits in RequestFacts
     "lmgate.stats.rollups": {"Rollups"},
     "lmgate.dlp.scanner": {"DlpScanner"},
+    "lmgate.app": {"make_app"},  # the sidecar's aiohttp app around a Gateway (scrapes over HTTP)
+    "lmgate.metrics": {"Metrics"},  # counting stats lines, and the exposition a scrape answers
 }
 # the attributes the scripts use on those names
 MEMBERS = {
@@ -36,6 +38,7 @@ MEMBERS = {
     "Rollups": ("rebuild", "add", "query", "spend", "row_counts"),
     "DlpScanner": ("start", "scan", "close"),
     "Handoff": ("encode",),
+    "Metrics": ("observe", "exposition"),
 }
 
 

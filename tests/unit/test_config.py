@@ -99,3 +99,20 @@ def test_the_stats_spool_without_dev_shm_is_in_run_dir(tmp_path, monkeypatch):
 def test_a_configured_stats_spool_is_used_as_given(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert load_config(environ={"LMGATE_STATS__SPOOL_DIR": "spool-here"}).spool_dir() == tmp_path / "spool-here"
+
+
+def test_alert_webhooks_from_env_and_a_bad_one_is_named_without_its_secret(tmp_path):
+    env = {"LMGATE_ALERTS__WEBHOOKS": "https://hooks.example/T1/B1/tok1 http://127.0.0.1:9/x"}
+    f = tmp_path / "c.yaml"
+    f.write_text("")
+    assert load_config(f, env).alerts.webhooks == ["https://hooks.example/T1/B1/tok1", "http://127.0.0.1:9/x"]
+    f.write_text("alerts:\n  webhooks: ['ftp://hooks.example/services/T1/secret-part']\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(f, {})
+    assert "alerts.webhooks" in str(e.value) and "not an http(s) URL" in str(e.value)
+    assert "secret-part" not in str(e.value)
+    f.write_text("alerts:\n  budget_thresholds: [80, 0]\n")
+    with pytest.raises(ConfigError, match="budget_thresholds"):
+        load_config(f, {})
+    f.write_text("alerts:\n  budget_thresholds: [100, 50, 80, 80]\n")
+    assert load_config(f, {}).alerts.budget_thresholds == [50, 80, 100]

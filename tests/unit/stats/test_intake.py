@@ -14,7 +14,8 @@ from lmgate.policies.engine import PolicyEngine
 from lmgate.policies.limits import Limits
 from lmgate.pricing import PriceBook
 from lmgate.providers import get as get_provider
-from lmgate.stats.intake import StatsIntake
+from lmgate.stats.build import Exchange, exchange_record
+from lmgate.stats.intake import LAG_WINDOW, StatsIntake
 from lmgate.stats.spool import FIELDS, SLICE_S
 from lmgate.stats.writer import StatsWriter
 from lmgate.store.memory import MemoryStore
@@ -156,3 +157,29 @@ async def test_the_spool_cursor_is_saved_once_the_lines_are_on_disk(parts):
     writer.flush()
     [(name, (_, offset))] = orjson.loads(cursor.read_bytes()).items()
     assert offset == (intake.spool.directory / name).stat().st_size
+
+
+async def test_the_line_says_what_the_gateway_added_and_the_lag_shows_a_backlog(parts, monkeypatch):
+    intake, writer, _ = parts
+    assert intake.lag(time.time()) < 1  # a reader that just passed, nothing waiting
+    late = time.time() - 15  # nginx finished this one while the sidecar was down
+    fields = spool_line(None).split(b"\t")
+    facts = fields[6].split(b"|")
+    facts[3] = f"{late:.3f}".encode()
+    fields[6] = b"|".join(facts)
+    append(intake, b"\t".join(fields))
+    assert await intake.catch_up()
+    [line] = lines(writer)
+    assert line["gateway_ms"] == 1.0  # nginx's time before forwarding ($lmgate_auth_time 0.001)
+    now = time.time()
+    assert 15 <= intake.lag(now) < 17
+    monkeypatch.setattr("lmgate.stats.intake.time.time", lambda: now + LAG_WINDOW + 1)
+    intake.read()  # a pass with nothing new, a minute later: the backlog is no longer news
+    assert intake.lag(now + LAG_WINDOW + 1) < 1
+    assert 30 <= intake.lag(now + LAG_WINDOW + 31) < 32  # a reader that stopped passing
+
+
+def test_no_handoff_no_gateway_time():
+    ex = Exchange.from_headers({"X-Lmgate-Provider": "openai", "X-Lmgate-Facts": "413|OK|0.002|1.0|||0||||||"})
+    record = exchange_record(ex, get_provider("openai"), b"", PriceBook.load())
+    assert record.gateway_ms is None and record.ttfb_ms is None

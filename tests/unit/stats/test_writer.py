@@ -57,10 +57,11 @@ def test_full_disk_keeps_lines_and_writes_them_later(tmp_path, monkeypatch, capl
     w.flush()
     assert w.failing and w.pending == 1, "the first line went whole, the second half-written"
     assert "No space left" in caplog.text
+    assert w.write_errors == 1  # for the metrics
     budget["left"] = None  # disk has room again
     w.flush()
     assert _lines(path) == [{"n": 1}, {"n": 2}], "the half-written line is completed, nothing doubled"
-    assert not w.failing
+    assert not w.failing and w.write_errors == 1 and w.written == 2
 
 
 def test_after_flush_runs_once_the_lines_before_it_are_on_disk(tmp_path, monkeypatch):

@@ -64,3 +64,25 @@ async def test_parallel_lease_lifecycle(store):
     assert await store.acquire(par, NOW + 11, "l3", 10) is PASSED  # l2 expired
     out = await store.acquire([Check(PARALLEL, "o:t", 1)], NOW + 12, "l4", 10)
     assert (out.denied, out.value) == (0, 1)  # the owner holds l3 only
+
+
+async def test_usage_reads_windows_leases_and_warm_spend_without_counting(store):
+    day, month = period_of("day", NOW), period_of("month", NOW)
+    checks = [Check(RPM, "k:a", 10), Check(PARALLEL, "k:a", 5)]
+    assert await store.acquire(checks, NOW - 70, "old", 600) is PASSED  # out of the rpm window by NOW
+    assert await store.acquire(checks, NOW - 1, "l1", 600) is PASSED
+    assert await store.acquire(checks, NOW, "l2", 600) is PASSED
+    await store.record(["k:a"], 0, 0, NOW, "old")  # a finished request gives its lease back
+    await store.record(["k:a"], 40, 0, NOW - 61.5, None)  # out of the tpm window
+    await store.record(["k:a"], 25, 0, NOW - 2, None)
+    await store.seed("k:a", day, 1.25, NOW)
+    await store.record(["k:a"], 0, 0.5, NOW, None)
+    got = await store.usage(["k:a", "o:nobody"], NOW)
+    a = got["k:a"]
+    assert (a.requests, a.tokens, a.in_flight) == (2, 25, 2)
+    assert a.spend == {day.id: 1.75}  # the month counter is cold: the rollups know it
+    assert month.id not in a.spend
+    nobody = got["o:nobody"]
+    assert (nobody.requests, nobody.tokens, nobody.in_flight, nobody.spend) == (0, 0, 0, {})
+    again = await store.usage(["k:a"], NOW)  # reading counted nothing
+    assert again["k:a"] == a
