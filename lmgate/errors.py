@@ -6,6 +6,7 @@ The core raises a ``GateError``; the auth handler turns it into a response with
 
 from __future__ import annotations
 
+from lmgate.keys import printable
 from lmgate.providers.base import ErrorKind, Provider
 
 
@@ -49,4 +50,4 @@ class Unavailable(GateError):
 
 
 def render(provider: Provider, err: GateError) -> bytes:
-    return provider.error_body(err.status, err.message, err.kind)
+    return provider.error_body(err.status, printable(err.message), err.kind)  # it may quote the client

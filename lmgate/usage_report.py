@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 import orjson
 
+from lmgate.clip import clip
+
 Format = Literal["table", "csv", "json"]
 
 _DURATION = re.compile(r"^([0-9]+)\s*([smhdw])$", re.ASCII)  # ASCII: "٣d" is no duration
@@ -83,7 +85,7 @@ def parse_range(since: str, until: str | None, now: float) -> tuple[float, float
 
 def _shown(value: str) -> str:
     """The client's text in a message, cut: an error must not echo a megabyte back."""
-    return repr(value if len(value) <= _MAX_TIME_CHARS else value[:_MAX_TIME_CHARS] + "…")
+    return repr(clip(value, _MAX_TIME_CHARS))
 
 
 def format_rows(rows: Sequence[dict[str, Any]], fmt: Format = "table") -> str:

@@ -25,7 +25,18 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from lmgate.policies.periods import PERIOD_KINDS, Period, period_of
-from lmgate.store.base import BUDGET, PASSED, RPM, TPM, WINDOW, Check, Outcome, StoreUnavailable, tpm_first_bucket
+from lmgate.store.base import (
+    BUDGET,
+    PARALLEL,
+    PASSED,
+    RPM,
+    TPM,
+    WINDOW,
+    Check,
+    Outcome,
+    StoreUnavailable,
+    tpm_first_bucket,
+)
 
 # KEYS[i]: check i's key. ARGV: now, lease, lease expiry, lease ttl ms, window ms, then (rule, limit, arg) per check,
 # arg being the rpm cutoff (now - window) or the first tpm bucket still counted.
@@ -123,7 +134,7 @@ return 1
 """
 
 _WINDOW_MS = int(WINDOW * 1000) + 1000  # rpm log lifetime: the window and a second
-_KIND_KEY = {BUDGET: "spend", "parallel": "par", RPM: "rpm", TPM: "tpm"}
+_KIND_KEY = {BUDGET: "spend", PARALLEL: "par", RPM: "rpm", TPM: "tpm"}
 
 
 class RedisStore:
@@ -208,6 +219,16 @@ class RedisStore:
             async with self._r.pipeline(transaction=False) as pipe:
                 for s in scopes:
                     pipe.zrem(f"{self._p}par:{s}", lease_id)
+                await pipe.execute()
+        except (RedisError, OSError) as e:
+            raise StoreUnavailable(f"redis: {e}") from e
+
+    async def undo(self, checks: Sequence[Check], now: float, lease_id: str) -> None:
+        try:
+            async with self._r.pipeline(transaction=False) as pipe:
+                for c in checks:
+                    if c.rule in (PARALLEL, RPM):  # both sets hold the request under its lease id
+                        pipe.zrem(self._key(c, now), lease_id)
                 await pipe.execute()
         except (RedisError, OSError) as e:
             raise StoreUnavailable(f"redis: {e}") from e

@@ -23,7 +23,8 @@ function handle(r) {
     r.subrequest('/_lmgate/auth', {method: 'POST'}).then(function (reply) {
         var verdict = reply.headersOut['X-Lmgate-Verdict'];
         if (verdict === 'allow') {
-            allow(r, reply, provider, uri.substring(prefix.length));
+            // returned: a failed body fetch must reach the .catch below (503), or the request hangs
+            return allow(r, reply, provider, uri.substring(prefix.length));
         } else if (verdict === 'deny') {
             refuse(r, reply);
         } else {

@@ -96,7 +96,17 @@ class Gateway:
         self.nginx: subprocess.Popen | None = None
 
     # --- processes
-    def start(self) -> Gateway:
+    def __enter__(self) -> Gateway:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self, rows: list[tuple] | None = None) -> Gateway:
+        """Start the sidecar and nginx, with the allow-list ``rows`` first if given (``with Gateway(...) as gw``
+        stops them when the block ends, also if starting failed)."""
+        if rows is not None:
+            self.write_allowlist(rows, wait=False)
         self.start_sidecar()
         config = load_config(self.config_path, {})
         conf = write_nginx_conf(config)
@@ -194,6 +204,12 @@ class Gateway:
         if not self.stats_path.exists():
             return []
         return [orjson.loads(x) for x in self.stats_path.read_bytes().splitlines() if x.strip()]
+
+    def fresh(self, fake) -> Gateway:
+        """For the next test: the fake upstream cleared, only stats lines from now on (``next_stats``)."""
+        fake.clear()
+        self.mark_stats()
+        return self
 
     def mark_stats(self) -> None:
         """Later ``next_stats`` calls return only lines written after this point."""
