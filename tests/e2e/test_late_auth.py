@@ -27,7 +27,6 @@ HI = [{"role": "user", "content": "hi"}]
 SOLO = "sk-test-late-solo-0123456789"  # one request at a time, one a minute
 UNLISTED = "sk-test-late-unlisted-0123456789"
 LIMITS = {"max_parallel": "1", "rpm": "1"}
-LATE_LOG = "past sidecar.auth_timeout: no verdict, nothing kept"
 
 
 def _chat(gw, key: str, content: str = "hi"):
@@ -59,13 +58,13 @@ def test_a_stalled_sidecars_late_answers_keep_no_slot_and_write_no_second_line(t
             stalled = [_refused_503(gw, SOLO), _refused_503(gw, UNLISTED)]
         finally:
             os.kill(gw.sidecar.pid, signal.SIGCONT)
-        wait_for(lambda: LATE_LOG in gw.sidecar_log(), timeout=5, what="the sidecar to answer its backlog")
-        _chat(gw, SOLO)  # neither the stalled request's slot nor its rpm hit was kept
-        gw.next_stats(3)
+        _settled(gw, stalled)
         # one line per request, nginx's: no 401 line for the unlisted key's request the client saw a 503 for
-        for rid, lines in _lines_of(gw, stalled).items():
-            assert [(x["status"], x["error_type"]) for x in lines] == [(503, "sidecar_unavailable")], rid
+        for lines in _lines_of(gw, stalled).values():
+            assert [(x["status"], x["error_type"]) for x in lines] == [(503, "sidecar_unavailable")], lines
+        _chat(gw, SOLO)  # neither the stalled request's slot nor its rpm hit was kept
         assert len(fake.received) == 1
+        assert "past sidecar.auth_timeout: no verdict" in gw.sidecar_log()  # the operator hears of it
     finally:
         gw.stop()
 
@@ -88,14 +87,22 @@ def test_an_answer_that_turns_late_in_a_slow_store_is_undone(tmp_path, fake, red
         os.kill(gw.sidecar.pid, signal.SIGCONT)
         client.join(10)
         assert isinstance(outcome[0], openai.InternalServerError) and outcome[0].status_code == 503
-        wait_for(lambda: LATE_LOG in gw.sidecar_log(), timeout=5, what="the late answer")
+        _settled(gw, [outcome[0].response.headers["x-lmgate-request-id"]])
         _chat(gw, SOLO)  # the rpm hit and the slot the store had counted were taken back
         assert len(fake.received) == 1
         assert [(x["status"], x["error_type"]) for x in gw.next_stats(2)] == [(503, "sidecar_unavailable"), (200, None)]
+        assert "past sidecar.auth_timeout: no verdict" in gw.sidecar_log()
     finally:
         store.close()
         os.kill(gw.sidecar.pid, signal.SIGCONT)
         gw.stop()
+
+
+def _settled(gw, request_ids: list[str]) -> None:
+    """Wait until nginx's lines of ``request_ids`` are written: the sidecar, awake again, read the spool, and
+    answered (late) what nginx had asked meanwhile; then a moment for a store call that answer made."""
+    wait_for(lambda: all(_lines_of(gw, request_ids).values()), timeout=10, what="the stalled requests' lines")
+    time.sleep(0.5)
 
 
 def _catch(call):
