@@ -100,6 +100,10 @@ def _upstream_view(name: str, config: Config) -> UpstreamView:
         ),
         502: Unavailable(f"lmgate: could not reach the {name} upstream at {p.upstream}"),
         503: Unavailable("lmgate: the gateway's policy service is not answering; request not forwarded"),
+        504: Unavailable(
+            f"lmgate: the {name} upstream at {p.upstream} did not answer within the gateway's "
+            f"upstream timeout of {config.server.upstream_timeout:g} s"
+        ),
     }
     bodies, headers = {}, {}
     for status, err in errors.items():

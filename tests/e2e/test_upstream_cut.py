@@ -81,3 +81,12 @@ def test_a_client_leaving_a_silent_provider_is_a_client_disconnect_and_slow_stre
     assert chunks[-1].usage is not None
     line = cg.next_stats(timeout=10)[0]
     assert (line["status"], line["error_type"], line["usage_source"]) == (200, None, "provider")
+
+
+def test_a_provider_silent_past_the_timeout_before_it_answers_is_a_504_timeout(cg, fake):
+    fake.answer_delay = TIMEOUT + 1.0
+    with pytest.raises(openai.InternalServerError) as e:
+        oai(cg).chat.completions.create(model="gpt-4o-mini", messages=HI)
+    assert e.value.status_code == 504 and "did not answer within" in str(e.value)
+    line = cg.next_stats(timeout=10)[0]
+    assert (line["status"], line["error_type"]) == (504, UPSTREAM_TIMEOUT)

@@ -36,6 +36,7 @@ class ThreadedFake:
         self.stall_before: int | None = None
         self.stall_s = 0.0
         self.hangup_before: int | None = None
+        self.answer_delay = 0.0
 
     @property
     def base_url(self) -> str:
@@ -67,6 +68,8 @@ class ThreadedFake:
         body = await request.read()
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
         self.received.append(Received(request.method, request.raw_path, headers, body))
+        if self.answer_delay:  # a provider slow to begin its answer
+            await asyncio.sleep(self.answer_delay)
         return await self._dispatch(request, body)
 
     async def _dispatch(self, request: web.Request, body: bytes) -> web.StreamResponse:
