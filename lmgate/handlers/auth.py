@@ -269,7 +269,11 @@ def _nginx_gave_up(gw: Gateway, headers: CIMultiDict) -> bool:
         waited = time.time() - float(asked)
     except ValueError:
         return False
-    if waited <= gw.config.sidecar.auth_timeout * (1 - LATE_MARGIN):
+    if not waited > gw.config.sidecar.auth_timeout * (1 - LATE_MARGIN):  # "not >": a NaN is no deadline
         return False
-    _LATE.event("answered /auth %.3f s after nginx asked, past sidecar.auth_timeout: no verdict, nothing kept", waited)
+    _LATE.event(
+        "/auth asked %.3f s ago, past sidecar.auth_timeout (nginx and the sidecar share a clock): "
+        "no verdict, nothing kept",
+        waited,
+    )
     return True

@@ -64,7 +64,7 @@ def test_a_stalled_sidecars_late_answers_keep_no_slot_and_write_no_second_line(t
             assert [(x["status"], x["error_type"]) for x in lines] == [(503, "sidecar_unavailable")], lines
         _chat(gw, SOLO)  # neither the stalled request's slot nor its rpm hit was kept
         assert len(fake.received) == 1
-        assert "past sidecar.auth_timeout: no verdict" in gw.sidecar_log()  # the operator hears of it
+        assert "past sidecar.auth_timeout" in gw.sidecar_log()  # the operator hears of it
     finally:
         gw.stop()
 
@@ -91,7 +91,7 @@ def test_an_answer_that_turns_late_in_a_slow_store_is_undone(tmp_path, fake, red
         _chat(gw, SOLO)  # the rpm hit and the slot the store had counted were taken back
         assert len(fake.received) == 1
         assert [(x["status"], x["error_type"]) for x in gw.next_stats(2)] == [(503, "sidecar_unavailable"), (200, None)]
-        assert "past sidecar.auth_timeout: no verdict" in gw.sidecar_log()
+        assert "past sidecar.auth_timeout" in gw.sidecar_log()
     finally:
         store.close()
         os.kill(gw.sidecar.pid, signal.SIGCONT)
