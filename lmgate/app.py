@@ -15,6 +15,7 @@ from lmgate import fastpath
 from lmgate.app_keys import GATEWAY
 from lmgate.config import Config
 from lmgate.gateway import Gateway
+from lmgate.handlers.api_errors import errors_as_json
 from lmgate.routes import FAST_ROUTES, setup_routes
 
 log = logging.getLogger("lmgate")
@@ -65,7 +66,7 @@ def stop_if_it_ends(task: asyncio.Task) -> None:
 def make_app(config: Config, gateway: Gateway | None = None) -> web.Application:
     # Request bodies reach /auth whole (DLP and model rules read them): allow the configured body limit.
     limit = int(config.server.max_body_size) + 65536
-    app = web.Application(client_max_size=limit)
+    app = web.Application(client_max_size=limit, middlewares=[errors_as_json])
     app[GATEWAY] = gateway or Gateway.from_config(config)
     app.cleanup_ctx.append(_background)
     setup_routes(app)

@@ -84,20 +84,22 @@ def cmd_nginx_conf(config: Config, out: str | None) -> int:
 def cmd_usage(config: Config, args: argparse.Namespace) -> int:
     """Print usage from the rollups file: requests, tokens and cost, grouped as asked."""
     from lmgate.stats.rollups import GROUPS, Rollups
-    from lmgate.usage_report import format_rows, parse_since
+    from lmgate.usage_report import QueryError, format_rows, parse_range
 
     group_by = [g.strip() for g in args.by.split(",") if g.strip()]
     unknown = [g for g in group_by if g not in GROUPS]
     if unknown:
         log.error("--by: unknown column(s) %s; choose from %s", ", ".join(unknown), ", ".join(GROUPS))
         return 2
-    now = time.time()
     try:
-        start = parse_since(args.since, now)
-        end = parse_since(args.until, now) if args.until else None
-    except ValueError as e:
-        log.error("%s", e)
+        start, end = parse_range(args.since, args.until, time.time())
+    except QueryError as e:
+        log.error("--%s", e)
         return 2
+    for flag, value in (("--key", args.key), ("--owner", args.owner)):
+        if value is not None and not value:
+            log.error("%s: empty; leave it out to see everyone's", flag)
+            return 2
     if not config.rollups.path.exists():
         log.error("no rollups at %s yet (the sidecar writes them, or: lmgate rollups rebuild)", config.rollups.path)
         return 2
@@ -106,6 +108,22 @@ def cmd_usage(config: Config, args: argparse.Namespace) -> int:
     out = format_rows(rows, args.format)
     sys.stdout.write(out if out.endswith("\n") else out + "\n")
     return 0
+
+
+class _Once(argparse.Action):
+    """An option that may be given at most once."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        if getattr(namespace, "_given_" + self.dest, False):
+            parser.error(f"{option_string} given more than once")
+        setattr(namespace, "_given_" + self.dest, True)
+        setattr(namespace, self.dest, values)
 
 
 def cmd_rollups_rebuild(config: Config) -> int:
@@ -186,12 +204,15 @@ def main(argv: list[str] | None = None) -> int:
     conf = sub.add_parser("nginx-conf", help="print the nginx config rendered from the lmgate config")
     conf.add_argument("--write", action="store_true", help="write it into server.run_dir and print its path")
     usage = sub.add_parser("usage", help="print requests, tokens and cost from the rollups")
-    usage.add_argument("--since", default="7d", help="30m, 24h, 7d, 2w, a date or an ISO time (default 7d)")
-    usage.add_argument("--until", help="end of the range (default: now)")
-    usage.add_argument("--by", default="owner,model", help="comma-separated: key_id,owner,provider,model,hour,day")
-    usage.add_argument("--format", default="table", choices=("table", "csv", "json"))
-    usage.add_argument("--key", help="only this key id")
-    usage.add_argument("--owner", help="only this owner")
+    once = {"action": _Once}  # a flag given twice is a mistake, not "the last one wins"
+    usage.add_argument("--since", default="7d", help="30m, 24h, 7d, 2w, a date or an ISO time (default 7d)", **once)
+    usage.add_argument("--until", help="end of the range (default: now)", **once)
+    usage.add_argument(
+        "--by", default="owner,model", help="comma-separated: key_id,owner,provider,model,hour,day", **once
+    )
+    usage.add_argument("--format", default="table", choices=("table", "csv", "json"), **once)
+    usage.add_argument("--key", help="only this key id", **once)
+    usage.add_argument("--owner", help="only this owner", **once)
     rollups = sub.add_parser("rollups", help="maintain the rollups file")
     rollups.add_argument("action", choices=("rebuild",), help="rebuild: recompute from the stats JSONL files")
     args = parser.parse_args(argv)

@@ -71,7 +71,12 @@ class SidecarConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8081, ge=1, le=65535, description="the gateway's own API: /healthz, /lmgate/v1/usage")
     fast_port: int = Field(8082, ge=1, le=65535, description="the per-request endpoints nginx calls: /auth, /body")
-    auth_timeout: float = Field(2.0, gt=0, description="seconds nginx waits for /auth before failing closed (503)")
+    auth_timeout: float = Field(
+        2.0,
+        gt=0,
+        description="seconds nginx waits for /auth before failing closed (503); "
+        "an answer ready after 90% of it is no verdict and keeps nothing",
+    )
 
 
 class AllowlistConfig(_Section):

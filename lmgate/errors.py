@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import orjson
 
+from lmgate.keys import printable
 from lmgate.providers.base import ErrorKind, Provider
 
 
@@ -51,7 +52,7 @@ class Unavailable(GateError):
 
 
 def render(provider: Provider, err: GateError) -> bytes:
-    return provider.error_body(err.status, err.message, err.kind)
+    return provider.error_body(err.status, printable(err.message), err.kind)  # it may quote the client
 
 
 def generic_error(status: int, message: str) -> bytes:

@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from http import HTTPStatus
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 import httptools
@@ -25,9 +25,22 @@ from lmgate.gateway import Gateway
 log = logging.getLogger("lmgate.fastpath")
 
 Reply = tuple[int, dict[str, str], bytes]
-Answer = Coroutine[Any, Any, Reply]
+
+
+class Settled(NamedTuple):
+    """A reply whose decision must know whether nginx got it (e.g. a max_parallel slot it took): ``settle``
+    is called with True once the reply is written, with False when nginx had closed the connection first
+    (it gave up waiting, or its client left), so the decision can be undone."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    settle: Callable[[bool], None]
+
+
+Answer = Coroutine[Any, Any, Reply | Settled]
 #: a handler answers at once (a Reply: no task is made for it) or later (a coroutine, run in a task)
-Handler = Callable[[Gateway, CIMultiDict, bytes, dict[str, str]], Reply | Answer]
+Handler = Callable[[Gateway, CIMultiDict, bytes, dict[str, str]], Reply | Settled | Answer]
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 _NOT_FOUND: Reply = (404, {}, b"not found")
 
@@ -89,7 +102,7 @@ class _Protocol(asyncio.Protocol):
             return None
         return self._finish(request[0], started, keep_alive)
 
-    def _start(self, path: bytes, headers: CIMultiDict, body: bytes, query: bytes) -> Reply | Answer:
+    def _start(self, path: bytes, headers: CIMultiDict, body: bytes, query: bytes) -> Reply | Settled | Answer:
         handler = self.routes.get(path)
         if handler is None:
             return _NOT_FOUND
@@ -114,21 +127,33 @@ class _Protocol(asyncio.Protocol):
         if later is not None:
             await later
 
-    def _write(self, reply: Reply, keep_alive: bool) -> None:
-        if self.transport is None:
-            return
-        status, headers, body = reply
-        lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\nContent-Length: {len(body)}\r\n"]
-        for name, value in headers.items():
-            if "\r" in value or "\n" in value:  # a header can never smuggle another
-                raise ValueError(f"header {name} has a line break")
-            lines.append(f"{name}: {value}\r\n")
-        if not keep_alive:
-            lines.append("Connection: close\r\n")
-        lines.append("\r\n")
-        self.transport.write("".join(lines).encode("utf-8", "surrogateescape") + body)
-        if not keep_alive:
-            self.transport.close()
+    def _write(self, reply: Reply | Settled, keep_alive: bool) -> None:
+        transport = self.transport
+        delivered = transport is not None and not transport.is_closing()
+        try:
+            if delivered:
+                transport.write(_encode(reply, keep_alive))  # type: ignore[union-attr]
+                if not keep_alive:
+                    transport.close()  # type: ignore[union-attr]
+        except Exception:
+            delivered = False
+            raise
+        finally:
+            if len(reply) > 3:
+                reply[3](delivered)  # type: ignore[misc]
+
+
+def _encode(reply: Reply | Settled, keep_alive: bool) -> bytes:
+    status, headers, body = reply[0], reply[1], reply[2]
+    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\nContent-Length: {len(body)}\r\n"]
+    for name, value in headers.items():
+        if "\r" in value or "\n" in value:  # a header can never smuggle another
+            raise ValueError(f"header {name} has a line break")
+        lines.append(f"{name}: {value}\r\n")
+    if not keep_alive:
+        lines.append("Connection: close\r\n")
+    lines.append("\r\n")
+    return "".join(lines).encode("utf-8", "surrogateescape") + body
 
 
 def _failed(path: bytes) -> Reply:

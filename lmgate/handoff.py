@@ -12,7 +12,16 @@ from dataclasses import dataclass
 
 import orjson
 
+from lmgate.clip import clip
+from lmgate.keys import printable
+
 CTX_HEADER = "X-Lmgate-Ctx"
+# The client's text in the handoff is cut to these (characters) by ``client_text``: the handoff is a header
+# of the /auth answer, read into a buffer of fixed size (nginx_conf.py AUTH_REPLY_BUFFER), and its fields
+# land on the stats line.
+MAX_MODEL = 256
+MAX_ENDPOINT = 512
+MAX_ENCODED = 8 * 1024  # the encoded handoff at most, whatever the client sent (tests/unit/test_handoff.py)
 
 
 @dataclass(slots=True)
@@ -61,6 +70,12 @@ class Handoff:
             prompt_estimate=estimate if isinstance(estimate, int) and not isinstance(estimate, bool) else None,
             dlp=dlp if isinstance(dlp, dict) else None,
         )
+
+
+def client_text(text: str, limit: int) -> str:
+    """The client's ``text`` for a handoff field: cut to ``limit``, raw bytes that are no UTF-8 (a path may
+    carry any, and JSON cannot) as U+FFFD."""
+    return clip(printable(text), limit)
 
 
 def _str(value: object) -> str | None:

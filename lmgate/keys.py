@@ -97,7 +97,8 @@ def _query_key(query: str) -> str | None:
 
 
 def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+    # surrogateescape: a header's raw bytes that are no UTF-8 hash as sent (and never fail the request)
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def mask_key(key: str | None) -> str | None:
@@ -105,4 +106,9 @@ def mask_key(key: str | None) -> str | None:
     if not key:
         return None
     shown = min(MASK_SHOWN, len(key) // 4)
-    return "…" + key[-shown:] if shown else "…"
+    return "…" + printable(key[-shown:]) if shown else "…"
+
+
+def printable(text: str) -> str:
+    """``text`` with a header's raw bytes that are no UTF-8 as U+FFFD, so JSON (stats, errors) can hold it."""
+    return text if text.isascii() else text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")

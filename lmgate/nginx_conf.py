@@ -11,6 +11,7 @@ import jinja2
 
 from lmgate.config import Config
 from lmgate.errors import GateError, InvalidRequest, NotFound, TooLarge, Unavailable, generic_error, render
+from lmgate.handoff import MAX_ENCODED
 from lmgate.providers import get as get_provider
 from lmgate.rewrite import REWRITABLE_HEADERS
 from lmgate.stats.spool import SUFFIX as SPOOL_SUFFIX
@@ -21,6 +22,15 @@ NJS_MODULE_CANDIDATES = (
     "/etc/nginx/modules/ngx_http_js_module.so",  # nginx.org packages and image
     "/usr/lib64/nginx/modules/ngx_http_js_module.so",
 )
+
+
+# nginx's default, pinned: what a client's request head can hold (the request line within one buffer).
+CLIENT_HEADER_BUFFERS = (4, 8 * 1024)
+# The /auth answer's headers, read into one buffer: every client byte they may repeat (the URI, the
+# client's key headers on a rewrite) fits the client's head; the handoff (handoff.MAX_ENCODED) and the
+# sidecar's own headers the rest. Allocated per /auth call from the request's pool: ~40 KB more than
+# nginx's 4 KB default per request in flight, so that no client input turns an answer into a 503.
+AUTH_REPLY_BUFFER = CLIENT_HEADER_BUFFERS[0] * CLIENT_HEADER_BUFFERS[1] + MAX_ENCODED + 4 * 1024
 
 
 class RenderError(Exception):
@@ -89,6 +99,10 @@ def _upstream_view(name: str, config: Config) -> UpstreamView:
         ),
         502: Unavailable(f"lmgate: could not reach the {name} upstream at {p.upstream}"),
         503: Unavailable("lmgate: the gateway's policy service is not answering; request not forwarded"),
+        504: Unavailable(
+            f"lmgate: the {name} upstream at {p.upstream} did not answer within the gateway's "
+            f"upstream timeout of {config.server.upstream_timeout:g} s"
+        ),
     }
     bodies, headers = {}, {}
     for status, err in errors.items():
@@ -150,7 +164,10 @@ def render_nginx_conf(config: Config, njs_module: str | None = None) -> str:
         sidecar_addr=f"{config.sidecar.host}:{config.sidecar.port}",
         sidecar_fast_addr=f"{config.sidecar.host}:{config.sidecar.fast_port}",
         auth_timeout=f"{int(config.sidecar.auth_timeout * 1000)}ms",
-        upstream_timeout=f"{int(config.server.upstream_timeout)}s",
+        client_header_buffers=f"{CLIENT_HEADER_BUFFERS[0]} {CLIENT_HEADER_BUFFERS[1] // 1024}k",
+        auth_reply_buffer=f"{AUTH_REPLY_BUFFER // 1024}k",
+        upstream_timeout=f"{int(config.server.upstream_timeout * 1000)}ms",  # "0.5" is 500 ms, not 0 s
+        upstream_timeout_ms=int(config.server.upstream_timeout * 1000),
         ca_file=config.server.ca_file,
         listen=f"[{host}]:{config.server.port}" if ":" in host else f"{host}:{config.server.port}",
         providers=providers,

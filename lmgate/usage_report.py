@@ -11,39 +11,81 @@ from typing import Any, Literal
 
 import orjson
 
+from lmgate.clip import clip
+
 Format = Literal["table", "csv", "json"]
 
-_DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
+_DURATION = re.compile(r"^([0-9]+)\s*([smhdw])$", re.ASCII)  # ASCII: "٣d" is no duration
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _HELP = "use a duration (30m, 24h, 7d, 2w), a date (2026-11-01) or an ISO time (2026-11-01T12:00:00Z)"
 _COST = "cost_usd"
+_EARLIEST = 0.0  # 1970-01-01: no stats line is older, and earlier times only overflow
+_MAX_TIME_CHARS = 64  # longer text is no time: refused before any parsing
+
+
+class QueryError(ValueError):
+    """A bad value of one parameter of a usage query; the message names it."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(f"{param}: {message}")
+        self.param = param
 
 
 def parse_since(value: str, now: float) -> float:
     """Epoch seconds for ``value``: a duration back from ``now``, a UTC date (its midnight) or an ISO time.
 
     ``m`` is minutes; months have no fixed length, so give a date for them.
-    Times without an offset are UTC.
+    Times without an offset are UTC. The result lies between 1970-01-01 and
+    ``now``; anything else (a 400-digit duration, year 1) is a ValueError.
     """
     text = value.strip()
     if not text:
         raise ValueError(f"empty time: {_HELP}")
+    if len(text) > _MAX_TIME_CHARS or not text.isascii():
+        raise ValueError(f"cannot read {_shown(value)} as a time: {_HELP}")
     m = _DURATION.match(text.lower())
     if m:
-        return now - int(m[1]) * _UNIT_SECONDS[m[2]]
+        back = int(m[1]) * _UNIT_SECONDS[m[2]]  # an int: no overflow however many digits
+        if back > now - _EARLIEST:
+            raise ValueError(f"{_shown(value)} reaches back before 1970-01-01: {_HELP}")
+        return now - back
     try:
         if len(text) == 10:
             when = datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
         else:
             when = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"cannot read {value!r} as a time: {_HELP}") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    since = when.timestamp()
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        since = when.timestamp()
+    except (ValueError, OverflowError):  # OverflowError: date arithmetic at the ends of the calendar
+        raise ValueError(f"cannot read {_shown(value)} as a time: {_HELP}") from None
     if since > now:
-        raise ValueError(f"{value!r} is in the future")
+        raise ValueError(f"{_shown(value)} is in the future")
+    if since < _EARLIEST:
+        raise ValueError(f"{_shown(value)} is before 1970-01-01")
     return since
+
+
+def parse_range(since: str, until: str | None, now: float) -> tuple[float, float | None]:
+    """``since`` and ``until`` (None: now) read as by ``parse_since``; QueryError names the bad one."""
+    try:
+        start = parse_since(since, now)
+    except ValueError as e:
+        raise QueryError("since", str(e)) from None
+    if until is None:
+        return start, None
+    try:
+        end = parse_since(until, now)
+    except ValueError as e:
+        raise QueryError("until", str(e)) from None
+    if end < start:
+        raise QueryError("until", f"{_shown(until)} is before since ({_shown(since)})")
+    return start, end
+
+
+def _shown(value: str) -> str:
+    """The client's text in a message, cut: an error must not echo a megabyte back."""
+    return repr(clip(value, _MAX_TIME_CHARS))
 
 
 def format_rows(rows: Sequence[dict[str, Any]], fmt: Format = "table") -> str:

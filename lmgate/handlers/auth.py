@@ -11,33 +11,45 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from functools import partial
 
 from multidict import CIMultiDict
 
 from lmgate.allowlist import KeyEntry
 from lmgate.dlp.gate import DlpBlocked
-from lmgate.errors import GateError, InvalidRequest, Unauthorized, render
-from lmgate.fastpath import Reply
+from lmgate.errors import GateError, InvalidRequest, TooLarge, Unauthorized, render
+from lmgate.fastpath import Reply, Settled
 from lmgate.gateway import Gateway, Route
-from lmgate.handoff import CTX_HEADER, Handoff
+from lmgate.handoff import CTX_HEADER, MAX_ENDPOINT, MAX_MODEL, Handoff, client_text
 from lmgate.judged import AmbiguousPath, judged_path, read_only
 from lmgate.keys import credential_places, describe_places, mask_key
+from lmgate.lograte import RateLimitedLog
 from lmgate.policies.base import TOO_MANY_PARALLEL, Decision, RequestFacts
 from lmgate.providers.base import ClientCredential, ErrorKind
 from lmgate.request_json import AmbiguousJson, parse_object
 from lmgate.rewrite import UpstreamRewrite
 from lmgate.sigv4 import SignatureError, verify_client_signature
 from lmgate.stats.build import refusal_record
+from lmgate.stats.record import StatsRecord
 from lmgate.tokens import count_tokens
 from lmgate.upstream_auth import RequestView, with_client_keys
 
 log = logging.getLogger("lmgate.auth")
+_LATE = RateLimitedLog(log, logging.WARNING)
+_UNDELIVERED = RateLimitedLog(log, logging.WARNING)
+_UNDOING: set[asyncio.Future] = set()  # undo tasks of answers nginx never got, referenced until done
 
 VERDICT_HEADER = "X-Lmgate-Verdict"
+ASKED_HEADER = "X-Lmgate-Asked"  # nginx's $msec when it asked: the answer is late after sidecar.auth_timeout
+LATE_MARGIN = 0.1  # of auth_timeout: an answer ready later than 90% of it gives no verdict
+#: an answer without a verdict: nginx (if it still waits) fails closed with its 503 and writes the only line
+NO_VERDICT: Reply = (504, {}, b"lmgate: answered after nginx stopped waiting")
 BIG_BODY = 256 * 1024  # parse larger JSON bodies off the event loop
 
 
-async def auth(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, str]) -> Reply:
+async def auth(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, str]) -> Reply | Settled:
+    if _nginx_gave_up(gw, headers):  # e.g. a stalled sidecar's backlog: judge nothing, commit nothing
+        return NO_VERDICT
     route = gw.routes.get(headers.get("X-Lmgate-Provider", ""))
     if route is None:  # nginx and sidecar rendered from different configs
         log.error("auth asked for unknown provider %r", headers.get("X-Lmgate-Provider"))
@@ -47,7 +59,7 @@ async def auth(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, s
     path, _, query = upstream_uri.partition("?")
     method = headers.get("X-Lmgate-Method", "POST")
     cred = route.api.client_credential(headers, query)
-    handoff = Handoff(masked_key=mask_key(cred.key if cred else None), endpoint=path)
+    handoff = Handoff(masked_key=mask_key(cred.key if cred else None), endpoint=client_text(path, MAX_ENDPOINT))
     try:
         _one_credential(headers, query)
         entry = _authenticate(gw, route, cred)
@@ -55,12 +67,13 @@ async def auth(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, s
         _check_signature(gw, route, headers, cred, entry, raw_uri, body)
         path = _judged_path(route, path)
         doc = await _json_body(body)
-        handoff.model = route.api.model_from_request(path, doc)
+        model = route.api.model_from_request(path, doc)  # judged whole; the handoff keeps it cut
+        handoff.model = None if model is None else client_text(model, MAX_MODEL)
         handoff.stream = route.api.stream_requested(path, doc)
         facts = RequestFacts(
             key_id=entry.id,
             owner=entry.owner,
-            model=handoff.model,
+            model=model,
             provider=route.name,
             now=time.time(),
             key_limits=entry.limits,
@@ -68,33 +81,57 @@ async def auth(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, s
             request_id=headers.get("X-Lmgate-Request-Id", ""),
             read_only=read_only(method, headers, query),
         )
-        decision = await gw.policies.decide(facts)
-        if _slot_taken(decision) and await gw.stats_intake.catch_up():
-            # nginx logs a request before it reads the next one on that connection: a client sending one
-            # request after another finds its previous request's slot in the spool, not yet read
-            decision = await gw.policies.decide(facts)
+        verdict = gw.policies.precheck(facts)
+        if verdict is not None:
+            raise verdict.as_gate_error()
+        # Every judgement that commits nothing (DLP, the upstream credential) comes before the one that
+        # does, so a refused request consumes nothing: no rpm hit, no max_parallel slot, not even for a
+        # moment (a refund could not promise that: a request meanwhile would see the slot taken). The
+        # price: a key over its limits still has its prompt scanned before its 429 (only with DLP on for
+        # it, and bounded by dlp.max_scan_ms); limits guard the provider account, which it never reaches.
+        handoff.dlp, redacted = await gw.dlp.check(route.config.kind, entry, body, doc)
+        if redacted is not None and len(redacted) > gw.config.server.max_body_size:
+            # placeholders can be longer than what they replace; nginx fetches at most max_body_size
+            raise TooLarge(
+                f"lmgate: with its findings redacted the request body would be {len(redacted)} bytes, "
+                f"over the gateway limit of {int(gw.config.server.max_body_size)}"
+            )
+        forwarded = body if redacted is None else redacted
+        view = RequestView(method, forwarded, headers)
+        rewrite = await gw.upstream.rewrite(route.name, route.config, entry, upstream_uri, view)
+        if redacted is not None:  # a pass-through key keeps its own headers on the rewrite path
+            rewrite = rewrite or with_client_keys(UpstreamRewrite(), headers)
+            rewrite.body = redacted
+        decision = await _decide(gw, facts)  # judges and commits the counted rules in one store call
         if decision.verdict is not None:
             raise decision.verdict.as_gate_error()
-        handoff.lease = decision.lease_id
-        try:
-            if handoff.stream and doc is not None and not route.api.usage_in_stream(path, doc):
-                handoff.prompt_estimate = await _prompt_tokens(route, doc, len(body))
-            handoff.dlp, redacted = await gw.dlp.check(route.config.kind, entry, body, doc)
-            forwarded = body if redacted is None else redacted
-            view = RequestView(method, forwarded, headers)
-            rewrite = await gw.upstream.rewrite(route.name, route.config, entry, upstream_uri, view)
-            if redacted is not None:  # a pass-through key keeps its own headers on the rewrite path
-                rewrite = rewrite or with_client_keys(UpstreamRewrite(), headers)
-                rewrite.body = redacted
-        except GateError:
-            if decision.lease_id:  # refused after the policies counted it: give the slot back
-                await gw.policies.release(decision.lease_id, entry.id, entry.owner)
-            raise
     except GateError as err:
         if isinstance(err, DlpBlocked):
             handoff.dlp = err.dlp
         return _refuse(gw, route, headers, handoff, err)
-    return allow_response(gw, handoff, rewrite)
+    handoff.lease = decision.lease_id
+    try:
+        if handoff.stream and doc is not None and not route.api.usage_in_stream(path, doc):
+            handoff.prompt_estimate = await _prompt_tokens(route, doc, len(body))
+        reply = None if _nginx_gave_up(gw, headers) else allow_response(gw, handoff, rewrite)
+    except BaseException:  # no answer nginx can use (a 500 is a 503 to the client): undo what was committed
+        await gw.policies.undo(facts, decision)
+        raise
+    if reply is None:
+        await gw.policies.undo(facts, decision)
+        return NO_VERDICT
+    if decision.lease_id is None:  # nothing committed, nothing to undo
+        return reply
+    return Settled(*reply, settle=partial(_settle_allow, gw, facts, decision, reply[1]))
+
+
+async def _decide(gw: Gateway, facts: RequestFacts) -> Decision:
+    decision = await gw.policies.decide(facts, prechecked=True)
+    if _slot_taken(decision) and await gw.stats_intake.catch_up():
+        # nginx logs a request before it reads the next one on that connection: a client sending one
+        # request after another finds its previous request's slot in the spool, not yet read
+        decision = await gw.policies.decide(facts, prechecked=True)
+    return decision
 
 
 def _slot_taken(decision: Decision) -> bool:
@@ -203,18 +240,62 @@ async def _json_body(body: bytes) -> dict | None:
         raise InvalidRequest(f"lmgate: the JSON body repeats a key in one object ({err}); send each key once") from None
 
 
-def _refuse(gw: Gateway, route: Route, headers: CIMultiDict, handoff: Handoff, err: GateError) -> Reply:
+def _refuse(gw: Gateway, route: Route, headers: CIMultiDict, handoff: Handoff, err: GateError) -> Reply | Settled:
+    """The refusal in the provider's shape; its stats line is written once nginx has it (else nginx's 503
+    line is the request's only one)."""
+    if _nginx_gave_up(gw, headers):
+        return NO_VERDICT
     status = route.api.error_status(err.kind, err.status)
-    gw.writer.write(
-        refusal_record(
-            route=route.name,
-            handoff=handoff,
-            status=status,
-            error_type=err.error_type,
-            request_id=headers.get("X-Lmgate-Request-Id", ""),
-            now=time.time(),
-        )
+    record = refusal_record(
+        route=route.name,
+        handoff=handoff,
+        status=status,
+        error_type=err.error_type,
+        request_id=headers.get("X-Lmgate-Request-Id", ""),
+        now=time.time(),
     )
     answer = {VERDICT_HEADER: "deny", "Content-Type": "application/json", **route.api.error_headers(err.kind)}
     answer.update(err.headers)
-    return status, answer, render(route.api, err)
+    return Settled(status, answer, render(route.api, err), partial(_settle_refusal, gw, record))
+
+
+def _settle_refusal(gw: Gateway, record: StatsRecord, delivered: bool) -> None:
+    if delivered:
+        gw.writer.write(record)
+    else:
+        _UNDELIVERED.event("a refusal found nginx gone (it stopped waiting, or its client left): no stats line")
+
+
+def _settle_allow(
+    gw: Gateway, facts: RequestFacts, decision: Decision, headers: dict[str, str], delivered: bool
+) -> None:
+    if delivered:
+        return
+    _UNDELIVERED.event("an allow found nginx gone (it stopped waiting, or its client left): its counts undone")
+    body_id = headers.get("X-Lmgate-Body")
+    if body_id is not None:
+        gw.bodies.take(body_id)
+    task = asyncio.ensure_future(gw.policies.undo(facts, decision))
+    _UNDOING.add(task)
+    task.add_done_callback(_UNDOING.discard)
+
+
+def _nginx_gave_up(gw: Gateway, headers: CIMultiDict) -> bool:
+    """Whether nginx has stopped waiting for this answer, or may have: ``X-Lmgate-Asked`` (nginx's clock
+    when it asked, the same machine's) is more than ``sidecar.auth_timeout`` minus a margin ago. The
+    margin is for the answer's way back: one racing the timeout errs on the side of no verdict."""
+    asked = headers.get(ASKED_HEADER)
+    if not asked:
+        return False
+    try:
+        waited = time.time() - float(asked)
+    except ValueError:
+        return False
+    if not waited > gw.config.sidecar.auth_timeout * (1 - LATE_MARGIN):  # "not >": a NaN is no deadline
+        return False
+    _LATE.event(
+        "/auth asked %.3f s ago, past sidecar.auth_timeout (nginx and the sidecar share a clock): "
+        "no verdict, nothing kept",
+        waited,
+    )
+    return True

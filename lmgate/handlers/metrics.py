@@ -8,7 +8,7 @@ import hmac
 from aiohttp import web
 
 from lmgate.app_keys import GATEWAY
-from lmgate.handlers.usage import error_response
+from lmgate.handlers.api_errors import json_error
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -19,8 +19,8 @@ async def metrics(request: web.Request) -> web.Response:
 async def admin_metrics(request: web.Request) -> web.Response:
     admin = request.app[GATEWAY].config.api.admin_token
     if admin is None:
-        return error_response(404, "lmgate: metrics through the gateway need api.admin_token in the config")
+        return json_error(404, "lmgate: metrics through the gateway need api.admin_token in the config")
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), admin.encode()):
-        return error_response(401, "lmgate: send the admin token as Authorization: Bearer")
+        return json_error(401, "lmgate: send the admin token as Authorization: Bearer")
     return await metrics(request)

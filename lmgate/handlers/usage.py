@@ -9,49 +9,62 @@ import time
 from aiohttp import web
 
 from lmgate.app_keys import GATEWAY
+from lmgate.handlers.api_errors import json_error
 from lmgate.keys import extract_key
 from lmgate.stats.rollups import GROUPS
-from lmgate.usage_report import parse_since
+from lmgate.usage_report import QueryError, parse_range
 
 # every place an SDK may send its key; the caller is whichever client it is
 KEY_SOURCES = ("authorization", "x-api-key", "x-goog-api-key", "api-key", "?key")
-
-
-def error_response(status: int, message: str) -> web.Response:
-    kind = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error"}.get(status, "api_error")
-    return web.json_response({"error": {"message": message, "type": kind}}, status=status)
+PARAMS = ("since", "until", "group_by", "key_id", "owner", "key")  # key: the caller's key, as Gemini sends it
+ADMIN_PARAMS = ("key_id", "owner")
 
 
 async def usage(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     key = extract_key(request.headers, request.query_string, KEY_SOURCES)
     if key is None:
-        return error_response(401, "lmgate: send your API key (or the admin token) as Authorization: Bearer")
+        return json_error(401, "lmgate: send your API key (or the admin token) as Authorization: Bearer")
     admin = gw.config.api.admin_token
     is_admin = admin is not None and hmac.compare_digest(key.encode(), admin.encode())
     entry = None if is_admin else gw.allowlist.current.lookup(key)
     if not is_admin and entry is None:
-        return error_response(401, "lmgate: this key is not on the gateway's allow-list")
-    q = request.query
-    group_by = [g for g in q.get("group_by", "model").split(",") if g]
-    unknown = [g for g in group_by if g not in GROUPS]
-    if unknown:
-        return error_response(400, f"lmgate: unknown group_by {', '.join(unknown)}; choose from {', '.join(GROUPS)}")
+        return json_error(401, "lmgate: this key is not on the gateway's allow-list")
     now = time.time()
     try:
-        since = parse_since(q.get("since", "7d"), now)
-        until = parse_since(q["until"], now) if "until" in q else None
-    except ValueError as e:
-        return error_response(400, f"lmgate: {e}")
+        q = _query(request, is_admin)
+        since, until = parse_range(q.get("since", "7d"), q.get("until"), now)
+    except QueryError as e:
+        return json_error(400, f"lmgate: {e}")
+    group_by = [g for g in q.get("group_by", "model").split(",") if g]
     key_id = entry.id if entry is not None else q.get("key_id")
     owner = None if entry is not None else q.get("owner")
     rows = await asyncio.to_thread(gw.rollups.query, since, until, group_by, key_id, owner)
     return web.json_response(
         {
             "since": since,
-            "until": until or now,
+            "until": now if until is None else until,
             "group_by": group_by,
             "scope": "all" if is_admin else "key",
             "rows": rows,
         }
     )
+
+
+def _query(request: web.Request, is_admin: bool) -> dict[str, str]:
+    """The query's parameters, each known, given once and not empty; QueryError names the first that is not."""
+    q = request.query
+    for name in q:
+        if name not in PARAMS:
+            raise QueryError(name[:64], f"unknown parameter; known: {', '.join(PARAMS)}")
+        if len(q.getall(name)) > 1:
+            raise QueryError(name, "given more than once")
+    for name in ADMIN_PARAMS:
+        if name in q and not is_admin:
+            raise QueryError(name, "only the admin token may choose whose usage to see; a key sees its own")
+        if name in q and not q[name]:
+            raise QueryError(name, "empty; leave it out to see everyone's")
+    unknown = [g for g in q.get("group_by", "model").split(",") if g and g not in GROUPS]
+    if unknown:
+        raise QueryError("group_by", f"unknown {', '.join(g[:64] for g in unknown)}; choose from {', '.join(GROUPS)}")
+    return dict(q)

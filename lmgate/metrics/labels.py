@@ -33,7 +33,9 @@ from lmgate.stats.record import (
     CAPTURE_TRUNCATED,
     CLIENT_DISCONNECT,
     UNREADABLE_BODY,
+    UPSTREAM_CLOSED,
     UPSTREAM_ERROR,
+    UPSTREAM_TIMEOUT,
     UPSTREAM_UNREACHABLE,
 )
 
@@ -62,10 +64,21 @@ REFUSAL_REASONS: dict[str, str] = {
     Unavailable.error_type: "unavailable",
     GateError.error_type: "gateway_error",
 }
-#: error_type values of requests that were forwarded: no refusal
-FORWARDED = frozenset((UPSTREAM_ERROR, CLIENT_DISCONNECT, CAPTURE_TRUNCATED, UNREADABLE_BODY, STATS_ERROR))
+#: error_type values of requests that were forwarded: no refusal (a provider that went silent or hung up
+#: mid-answer was reached: its answer, whole or cut, is the provider's)
+FORWARDED = frozenset(
+    (
+        UPSTREAM_ERROR,
+        UPSTREAM_TIMEOUT,
+        UPSTREAM_CLOSED,
+        CLIENT_DISCONNECT,
+        CAPTURE_TRUNCATED,
+        UNREADABLE_BODY,
+        STATS_ERROR,
+    )
+)
 #: error_type values counted in lmgate_upstream_errors_total
-UPSTREAM_FAILURES = frozenset((UPSTREAM_ERROR, UPSTREAM_UNREACHABLE))
+UPSTREAM_FAILURES = frozenset((UPSTREAM_ERROR, UPSTREAM_UNREACHABLE, UPSTREAM_TIMEOUT, UPSTREAM_CLOSED))
 
 OTHER = "other"  # the model label past the cap
 

@@ -1,10 +1,11 @@
 """The policy engine of /auth: models → budget → max_parallel → rpm → tpm, then usage from stats lines.
 
-``decide`` runs the pure rules, then asks the store to judge and commit every
-counted rule in one atomic call, so a refused request consumes nothing. A key
-and owner without limits never reach the store. After the response the stats
-path calls ``record_usage`` with the decision's ``lease_id`` (carried in the
-handoff), which also frees the max_parallel slot.
+``precheck`` runs the pure rules; ``decide`` asks the store to judge and commit
+every counted rule in one atomic call, so a refused request consumes nothing
+(/auth makes every other judgement before it). A key and owner without limits
+never reach the store. After the response the stats path calls ``record_usage``
+with the decision's ``lease_id`` (carried in the handoff), which also frees the
+max_parallel slot; ``undo`` takes back a decision nginx did not act on.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from lmgate.config import PolicyConfig
+from lmgate.lograte import RateLimitedLog
 from lmgate.policies.base import STORE_UNAVAILABLE, Decision, Policy, RequestFacts, Verdict
 from lmgate.policies.budget import BUDGETS
 from lmgate.policies.limits import NO_LIMITS, Limits, limits_from_owner
@@ -51,7 +53,6 @@ PLAN_CACHE_SIZE = 100_000
 RULE_POLICY: dict[str, Policy] = {BUDGET: BUDGETS, PARALLEL: PARALLELS, RPM: RATE_LIMITS, TPM: RATE_LIMITS}
 ALLOWED = Decision(True)
 SEED_GRACE = 5.0  # seconds a finished seed stays shared
-ERROR_LOG_INTERVAL = 1.0  # seconds between store-error log lines: loud, but not one per request
 
 
 def make_store(config: PolicyConfig) -> Store:
@@ -76,9 +77,7 @@ class PolicyEngine:
         self._lease_seq = itertools.count(1)
         self._plans: dict[tuple[str, str], tuple[Limits, Limits, tuple[Check, ...]]] = {}
         self._seeding: dict[tuple[str, str], asyncio.Future[None]] = {}
-        self.store_errors = 0  # counter for metrics: decisions and reports the store failed
-        self._last_error_log = -ERROR_LOG_INTERVAL
-        self._errors_unlogged = 0
+        self._store_errors = RateLimitedLog(log)
 
     @classmethod
     def from_config(cls, config: PolicyConfig, seed_spend: SeedSpend | None = None) -> PolicyEngine:
@@ -92,15 +91,30 @@ class PolicyEngine:
         """Every owner the config gives limits (read by policies/headroom.py)."""
         return self._owners
 
-    async def decide(self, facts: RequestFacts) -> Decision:
+    def precheck(self, facts: RequestFacts) -> Verdict | None:
+        """The rules that need no store (model rules): a refusal, or None. Commits nothing."""
+        if facts.key_limits.model_re is None and facts.owner_limits.model_re is None:  # the only precheck so far
+            return None
+        for policy in PRECHECKS:
+            verdict = policy.precheck(facts)
+            if verdict is not None:
+                return verdict
+        return None
+
+    async def decide(self, facts: RequestFacts, prechecked: bool = False) -> Decision:
+        """Every rule (the counted ones only if ``prechecked``: the caller ran ``precheck`` already).
+
+        An allowed decision with a ``lease_id`` has committed its counts (a max_parallel slot, rpm
+        hits): report the request's usage with the lease once it is done, or ``undo`` it if the
+        request is not forwarded after all.
+        """
         k, o = facts.key_limits, facts.owner_limits
         if k.unlimited and o.unlimited:
             return ALLOWED
-        if k.model_re is not None or o.model_re is not None:  # the only precheck so far: skip the calls without
-            for policy in PRECHECKS:
-                verdict = policy.precheck(facts)
-                if verdict is not None:
-                    return Decision(False, verdict)
+        if not prechecked:
+            verdict = self.precheck(facts)
+            if verdict is not None:
+                return Decision(False, verdict)
         if k.stateless and o.stateless:
             return ALLOWED
         checks = self._plan(facts)
@@ -155,6 +169,16 @@ class PolicyEngine:
         except StoreUnavailable as e:
             self._store_failed(e, "release")
 
+    async def undo(self, facts: RequestFacts, decision: Decision) -> None:
+        """Take back what ``decide`` committed for a request nginx did not forward after all (it stopped
+        waiting for the answer): its max_parallel slot and its rpm hits. Never raises on store errors."""
+        if decision.lease_id is None:
+            return
+        try:
+            await self.store.undo(self._plan(facts), facts.now, decision.lease_id)
+        except StoreUnavailable as e:
+            self._store_failed(e, "undo")
+
     async def close(self) -> None:
         await self.store.close()
 
@@ -207,21 +231,13 @@ class PolicyEngine:
         await self.store.seed(scope, period, float(usd), now)
 
     def _store_failed(self, err: StoreUnavailable, what: str) -> None:
-        self.store_errors += 1
-        self._errors_unlogged += 1
-        now = time.monotonic()
-        if now - self._last_error_log < ERROR_LOG_INTERVAL:
-            return
         action = "allowing requests (on_store_error: open)" if self._fail_open else "refusing with 503"
-        log.error(
-            "policy store unavailable in %s: %s; %s; %d errors since the last line, %d in all",
-            what,
-            err,
-            action,
-            self._errors_unlogged,
-            self.store_errors,
-        )
-        self._last_error_log, self._errors_unlogged = now, 0
+        self._store_errors.event("policy store unavailable in %s: %s; %s", what, err, action)
+
+    @property
+    def store_errors(self) -> int:
+        """Decisions and reports the store failed (a counter for metrics)."""
+        return self._store_errors.total
 
 
 _UNAVAILABLE = Verdict(

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from lmgate.clip import clip
 from lmgate.policies.base import MODEL_NOT_ALLOWED, RequestFacts, Verdict, who
 from lmgate.policies.limits import Limits
 from lmgate.providers.base import ErrorKind
 from lmgate.store.base import Check, Outcome
+
+MAX_MODEL_SHOWN = 256  # characters of the client's model name a refusal repeats
 
 
 class ModelsPolicy:
@@ -23,8 +26,9 @@ class ModelsPolicy:
                     f"lmgate: the model of this request could not be determined, and {who(facts, scope)} "
                     f"may only use models matching {_patterns(limits)}"
                 )
+            shown = clip(facts.model, MAX_MODEL_SHOWN)
             return _deny(
-                f"lmgate: model {facts.model!r} is not allowed for {who(facts, scope)}; allowed: {_patterns(limits)}"
+                f"lmgate: model {shown!r} is not allowed for {who(facts, scope)}; allowed: {_patterns(limits)}"
             )
         return None
 

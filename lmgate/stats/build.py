@@ -156,11 +156,11 @@ def exchange_record(ex: Exchange, api: Provider, body: bytes, prices: PriceBook)
     else:  # a compressed stream cannot resume after a gap
         decoded = None if ex.content_encoding else api.rejoin(captured)
     usage = _usage(ex, api, decoded, stream) if 200 <= ex.status < 300 else Usage()
-    if not ex.completed and usage.usage_source != "provider":
+    if ex.gateway_error:  # nginx or njs named it: a refusal of its own, or a provider that broke off
+        error_type = ex.gateway_error
+    elif not ex.completed and usage.usage_source != "provider":
         # SDKs hang up right after the final event; with the provider's usage in hand the stream was whole
         error_type = CLIENT_DISCONNECT
-    elif ex.gateway_error:
-        error_type = ex.gateway_error
     elif ex.status >= 400:
         error_type = UPSTREAM_ERROR if ex.upstream_header_time is not None else UPSTREAM_UNREACHABLE
     elif captured.gaps:

@@ -10,6 +10,9 @@ CLIENT_DISCONNECT = "client_disconnect"  # client went away before the end
 CAPTURE_TRUNCATED = "capture_truncated"  # body larger than the capture cap
 UNREADABLE_BODY = "unreadable_body"  # encoding or framing we could not read
 UPSTREAM_UNREACHABLE = "upstream_unreachable"  # nginx could not reach the provider
+# set by njs (gate.js capture) when the provider broke off an answer nginx had begun to send:
+UPSTREAM_TIMEOUT = "upstream_timeout"  # no byte for server.upstream_timeout; nginx cut the answer there
+UPSTREAM_CLOSED = "upstream_closed"  # the provider closed the connection before the answer's end
 
 
 @dataclass(slots=True)

@@ -88,4 +88,12 @@ class Store(Protocol):
         """Read-only: the window counts, leases and warm spend of the current periods, per scope."""
         ...
 
+    async def undo(self, checks: Sequence[Check], now: float, lease_id: str) -> None:
+        """Take back what ``acquire(checks, now, lease_id, ...)`` committed: its parallel slots and rpm hits.
+
+        For a request that was not forwarded after all; called within seconds of the acquire (a hit
+        older than the rpm window is gone already).
+        """
+        ...
+
     async def close(self) -> None: ...

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Sequence
 
@@ -53,11 +54,24 @@ class _TimeLog:
             self.counts.append(1)
         self.total += 1
 
+    def remove(self, at: float) -> None:
+        """Take back one hit appended at ``at``: from its millisecond, or the later one it was counted in."""
+        ms, counts = self.ms, self.counts
+        i = bisect_left(ms, math.ceil(at * 1000), self.head)
+        while i < len(ms) and counts[i] == 0:
+            i += 1
+        if i == len(ms):
+            return
+        counts[i] -= 1
+        self.total -= 1
+        while self.head < len(ms) and counts[self.head] == 0:  # the oldest counted hit sets the reset time
+            self.head += 1
+
     def prune(self, cutoff: float) -> None:
         """Forget the times at or before ``cutoff`` (from the oldest on, as they were admitted)."""
         ms, counts, head, end = self.ms, self.counts, self.head, len(self.ms)
         limit = cutoff * 1000
-        while head < end and ms[head] <= limit:
+        while head < end and (ms[head] <= limit or counts[head] == 0):  # a hit taken back leaves a 0
             self.total -= counts[head]
             head += 1
         if head > 1024 and head * 2 > end:  # compact once the dead part is the larger half
@@ -201,6 +215,16 @@ class MemoryStore:
             spend = {pid: s.spend[pid][0] for pid in ids if pid in s.spend}
             out[name] = ScopeUse(len(s.hits), s.tokens, len(s.leases), spend)
         return out
+
+    async def undo(self, checks: Sequence[Check], now: float, lease_id: str) -> None:
+        for c in checks:
+            s = self._scopes.get(c.scope)
+            if s is None:
+                continue
+            if c.rule == PARALLEL:
+                s.leases.pop(lease_id, None)
+            elif c.rule == RPM:
+                s.hits.remove(now)
 
     async def close(self) -> None:
         self._scopes.clear()

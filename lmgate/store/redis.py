@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 from lmgate.policies.periods import PERIOD_KINDS, Period, period_of
 from lmgate.store.base import (
     BUDGET,
+    PARALLEL,
     PASSED,
     RPM,
     TPM,
@@ -134,7 +135,7 @@ return 1
 """
 
 _WINDOW_MS = int(WINDOW * 1000) + 1000  # rpm log lifetime: the window and a second
-_KIND_KEY = {BUDGET: "spend", "parallel": "par", RPM: "rpm", TPM: "tpm"}
+_KIND_KEY = {BUDGET: "spend", PARALLEL: "par", RPM: "rpm", TPM: "tpm"}
 
 
 class RedisStore:
@@ -245,6 +246,16 @@ class RedisStore:
             spend = {pid: float(v) for pid, v in zip(ids, spent, strict=True) if v is not None}
             out[s] = ScopeUse(int(requests), tokens, int(in_flight), spend)
         return out
+
+    async def undo(self, checks: Sequence[Check], now: float, lease_id: str) -> None:
+        try:
+            async with self._r.pipeline(transaction=False) as pipe:
+                for c in checks:
+                    if c.rule in (PARALLEL, RPM):  # both sets hold the request under its lease id
+                        pipe.zrem(self._key(c, now), lease_id)
+                await pipe.execute()
+        except (RedisError, OSError) as e:
+            raise StoreUnavailable(f"redis: {e}") from e
 
     async def close(self) -> None:
         await self._r.aclose()

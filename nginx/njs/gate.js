@@ -23,7 +23,8 @@ function handle(r) {
     r.subrequest('/_lmgate/auth', {method: 'POST'}).then(function (reply) {
         var verdict = reply.headersOut['X-Lmgate-Verdict'];
         if (verdict === 'allow') {
-            allow(r, reply, provider, uri.substring(prefix.length));
+            // returned: a failed body fetch must reach the .catch below (503), or the request hangs
+            return allow(r, reply, provider, uri.substring(prefix.length));
         } else if (verdict === 'deny') {
             refuse(r, reply);
         } else {
@@ -91,9 +92,25 @@ var TAIL = 8;
 var half = -1, head = [], headLen = 0, tail = [], tailLen = 0;
 var total = 0, published = 0, dropped = false;
 var seq = 0, publishedSeq = 0, slotLens = [0, 0, 0, 0, 0, 0, 0, 0];
+// nginx ends a response the provider broke off (no byte for proxy_read_timeout, or the connection closed
+// early) with an empty flush that is not the last buffer, and calls the request complete: the stats line
+// learns it here. nginx pushes its read timer forward lazily (by 300 ms steps), so it may fire that much
+// before the full timeout has passed since the last byte.
+var TIMER_LAZINESS_MS = 300;
+var calls = 0, lastRead = 0, cutMarked = false;
 
 function capture(r, data, flags) {
     r.sendBuffer(data, flags);
+    calls++;
+    if (data.length || calls === 1) {
+        lastRead = Date.now();
+    }
+    if (!data.length && !flags.last && calls > 1) {
+        markCut(r);
+    } else if (cutMarked) {  // more came after all: it was no end
+        cutMarked = false;
+        r.variables.lmgate_error = '';
+    }
     if (half < 0) {
         half = Math.floor(Number(r.variables.lmgate_capture_max) / 2);
     }
@@ -120,6 +137,13 @@ function capture(r, data, flags) {
         slotLens[slot] = data.length;
         r.variables.lmgate_tail = seq + ',' + publishedSeq + ':' + slotLens.join(',');
     }
+}
+
+function markCut(r) {
+    var silent = Date.now() - lastRead;
+    var timeout = Number(r.variables.lmgate_upstream_timeout_ms);
+    cutMarked = true;
+    r.variables.lmgate_error = silent >= timeout - TIMER_LAZINESS_MS ? 'upstream_timeout' : 'upstream_closed';
 }
 
 function publish(r) {

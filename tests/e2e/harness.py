@@ -118,9 +118,18 @@ class Gateway:
         self.up: subprocess.Popen | None = None  # `lmgate up`, when started by start_up
 
     # --- processes
-    def start(self, ready: bool = True) -> Gateway:
-        """Start both; with ``ready``, return once nginx's /lmgate/healthz says 200 (the DLP scanner may take
-        seconds), else as soon as nginx answers at all."""
+    def __enter__(self) -> Gateway:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self, rows: list[tuple] | None = None, ready: bool = True) -> Gateway:
+        """Start the sidecar and nginx, with the allow-list ``rows`` first if given (``with Gateway(...) as gw``
+        stops them when the block ends, also if starting failed); with ``ready``, return once nginx's
+        /lmgate/healthz says 200 (the DLP scanner may take seconds), else as soon as nginx answers at all."""
+        if rows is not None:
+            self.write_allowlist(rows, wait=False)
         self.start_sidecar()
         config = load_config(self.config_path, {})
         conf = write_nginx_conf(config)
@@ -269,6 +278,12 @@ class Gateway:
         if not self.stats_path.exists():
             return []
         return [orjson.loads(x) for x in self.stats_path.read_bytes().splitlines() if x.strip()]
+
+    def fresh(self, fake) -> Gateway:
+        """For the next test: the fake upstream cleared, only stats lines from now on (``next_stats``)."""
+        fake.clear()
+        self.mark_stats()
+        return self
 
     def mark_stats(self) -> None:
         """Later ``next_stats`` calls return only lines written after this point."""

@@ -33,6 +33,10 @@ class ThreadedFake:
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._ids = itertools.count(1)
+        self.stall_before: int | None = None
+        self.stall_s = 0.0
+        self.hangup_before: int | None = None
+        self.answer_delay = 0.0
 
     @property
     def base_url(self) -> str:
@@ -64,19 +68,29 @@ class ThreadedFake:
         body = await request.read()
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
         self.received.append(Received(request.method, request.raw_path, headers, body))
+        if self.answer_delay:  # a provider slow to begin its answer
+            await asyncio.sleep(self.answer_delay)
         return await self._dispatch(request, body)
 
     async def _dispatch(self, request: web.Request, body: bytes) -> web.StreamResponse:
         raise NotImplementedError
 
     async def stream(self, request: web.Request, headers: dict[str, str], frames: list[bytes]) -> web.StreamResponse:
-        """A chunked response, one frame per chunk, ``self.chunk_delay`` seconds apart (as providers stream)."""
+        """A chunked response, one frame per chunk, ``self.chunk_delay`` seconds apart (as providers stream);
+        before frame ``self.stall_before`` (if set) a pause of ``self.stall_s`` seconds; before frame
+        ``self.hangup_before`` (if set) the connection is dropped."""
         resp = web.StreamResponse(headers=headers)
         resp.enable_chunked_encoding()
         await resp.prepare(request)
         for i, frame in enumerate(frames):
             if i:
                 await asyncio.sleep(self.chunk_delay)  # type: ignore[attr-defined]
+            if i == self.stall_before:  # a provider that stops sending mid-answer, then goes on
+                await asyncio.sleep(self.stall_s)
+            if i == self.hangup_before:  # a provider that drops the connection mid-answer
+                assert request.transport is not None
+                request.transport.abort()
+                return resp
             await resp.write(frame)
         await resp.write_eof()
         return resp

@@ -8,9 +8,12 @@ not buffer.
 
 Knobs (attributes, reset by ``clear``): ``chunk_delay``, ``gzip`` (compress JSON
 answers for clients that accept it), ``cache_read`` / ``cache_write`` (cached
-prompt tokens to report), ``thoughts`` (reasoning tokens to report). A model
-named ``stream-N`` streams N text chunks; ``fail-NNN`` answers status NNN in the
-provider's error JSON.
+prompt tokens to report), ``thoughts`` (reasoning tokens to report),
+``stall_before`` / ``stall_s`` (a stream pauses that long before that frame),
+``hangup_before`` (a stream's connection is dropped before that frame),
+``answer_delay`` (seconds before any answer). A model named ``stream-N``
+streams N text chunks; ``fail-NNN`` answers status NNN in the provider's error
+JSON.
 """
 
 from __future__ import annotations
@@ -58,6 +61,10 @@ class FakeUpstream(ThreadedFake):
         self.cache_read = 0
         self.cache_write = 0
         self.thoughts = 0
+        self.stall_before = None
+        self.stall_s = 0.0
+        self.hangup_before = None
+        self.answer_delay = 0.0
 
     # --- routing
     async def _dispatch(self, request: web.Request, body: bytes) -> web.StreamResponse:

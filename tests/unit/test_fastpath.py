@@ -22,7 +22,15 @@ def broken(gw, headers, body, args):
     raise RuntimeError("boom")
 
 
-ROUTES = {b"/now": answer_now, b"/later": answer_later, b"/broken": broken}
+SETTLED: list[tuple[bytes, bool]] = []
+
+
+async def settled_later(gw, headers, body, args):
+    await asyncio.sleep(float(args.get("sleep", "0")))
+    return fastpath.Settled(200, {}, b"settled:" + body, lambda delivered: SETTLED.append((body, delivered)))
+
+
+ROUTES = {b"/now": answer_now, b"/later": answer_later, b"/broken": broken, b"/settled": settled_later}
 
 
 @pytest.fixture
@@ -63,3 +71,16 @@ async def test_unknown_path_and_a_failing_handler(server):
     answers = await asyncio.wait_for(read_answers(reader, 3), 5)
     assert answers == [(404, b"not found"), (500, b"internal error"), (200, b"now:still here")]
     writer.close()
+
+
+async def test_a_settled_reply_hears_whether_nginx_got_it(server):
+    SETTLED.clear()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server)
+    writer.write(request("/settled", b"kept"))
+    assert await asyncio.wait_for(read_answers(reader, 1), 5) == [(200, b"settled:kept")]
+    # nginx gave up (timeout, client gone) and closed the connection before the answer was ready
+    writer.write(request("/settled?sleep=0.2", b"lost"))
+    await writer.drain()
+    writer.close()
+    await asyncio.sleep(0.4)
+    assert SETTLED == [(b"kept", True), (b"lost", False)]

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from lmgate.usage_report import format_rows, parse_since
+from lmgate.usage_report import QueryError, format_rows, parse_range, parse_since
 
 NOW = datetime(2026, 11, 24, 12, 30, tzinfo=UTC).timestamp()
 
@@ -40,12 +40,26 @@ def test_parse_since(text, expected):
         ("-7d", "cannot read '-7d'"),
         ("2026-13-01", "cannot read '2026-13-01'"),
         ("2027-01-01", "'2027-01-01' is in the future"),
+        ("9" * 400 + "d", "cannot read '999"),  # no OverflowError
+        ("99999999999d", "reaches back before 1970-01-01"),
+        ("\u0663d", "cannot read"),  # \d would take an Arabic-Indic digit
+        ("1969-12-31", "is before 1970-01-01"),
+        ("0001-01-01T00:00:00+23:59", "is before 1970-01-01"),
     ],
 )
 def test_parse_since_errors(text, message):
     with pytest.raises(ValueError) as err:
         parse_since(text, NOW)
     assert message in str(err.value)
+
+
+def test_parse_range_names_the_bad_parameter():
+    assert parse_range("2d", None, NOW) == (NOW - 2 * 86400, None)
+    assert parse_range("2d", "1d", NOW) == (NOW - 2 * 86400, NOW - 86400)
+    for since, until, param in (("x", None, "since"), ("1d", "x", "until"), ("1d", "2d", "until")):
+        with pytest.raises(QueryError) as err:
+            parse_range(since, until, NOW)
+        assert err.value.param == param and str(err.value).startswith(param + ": ")
 
 
 ROWS = [

@@ -147,3 +147,25 @@ async def test_redis_down(own_redis_server, caplog, mode):
         assert ("allowing requests" in errors[0].getMessage()) is (mode == "open")
     finally:
         await engine.close()
+
+
+async def test_precheck_alone_and_decide_after_it(make_engine):
+    engine = make_engine()
+    limits = Limits(models=("gpt-*",), rpm=1)
+    verdict = engine.precheck(facts(0, model="claude-3", limits=limits))
+    assert verdict is not None and verdict.error_type == MODEL_NOT_ALLOWED
+    assert engine.precheck(facts(0, limits=limits)) is None
+    assert engine.precheck(facts(0, model="claude-3", limits=Limits(rpm=1))) is None  # no model rules
+    d = await engine.decide(facts(0, model="claude-3", limits=limits), prechecked=True)  # counted rules only
+    assert d.allowed and d.lease_id
+
+
+async def test_undo_gives_back_what_decide_counted(make_engine):
+    engine = make_engine(owners={"alpha": {"rpm": 1}})
+    owner = engine.owner_limits("alpha")
+    f = facts(0, limits=Limits(max_parallel=1, rpm=1), owner_limits=owner)
+    a = await engine.decide(f)
+    assert a.allowed and (await engine.decide(facts(1, limits=f.key_limits, owner_limits=owner))).verdict
+    await engine.undo(f, a)  # nginx never forwarded it: slot and rpm hits (key's and owner's) back
+    assert (await engine.decide(facts(1, limits=f.key_limits, owner_limits=owner))).allowed
+    await engine.undo(f, await engine.decide(facts(2)))  # nothing counted, nothing to undo

@@ -86,3 +86,19 @@ async def test_usage_reads_windows_leases_and_warm_spend_without_counting(store)
     assert (nobody.requests, nobody.tokens, nobody.in_flight, nobody.spend) == (0, 0, 0, {})
     again = await store.usage(["k:a"], NOW)  # reading counted nothing
     assert again["k:a"] == a
+
+
+async def test_undo_takes_back_the_slot_and_the_rpm_hit_of_one_lease_only(store):
+    checks = [Check(PARALLEL, "k:a", 2), Check(RPM, "k:a", 2), Check(RPM, "o:t", 3)]
+    assert await store.acquire(checks, NOW, "l1", 600) is PASSED
+    assert await store.acquire(checks, NOW + 0.0004, "l2", 600) is PASSED  # the same millisecond
+    out = await store.acquire(checks, NOW + 1, "l3", 600)
+    assert out.denied == 0  # two in flight
+    await store.undo(checks, NOW, "l1")
+    assert await store.acquire(checks, NOW + 1, "l3", 600) is PASSED  # l1's slot and rpm hits are back
+    out = await store.acquire(checks, NOW + 2, "l4", 600)
+    assert out.denied == 0  # l2 and l3 in flight: l2 was not undone with l1
+    await store.release(["k:a"], "l2")
+    out = await store.acquire(checks, NOW + 2, "l4", 600)
+    assert (out.denied, out.value) == (1, 2)
+    assert out.reset_at == pytest.approx(NOW + 60.0004, abs=0.001)  # l2's hit is the oldest (memory: to the ms)

@@ -1,0 +1,32 @@
+"""Errors of the gateway's own API (/healthz, /lmgate/v1/...) as JSON, whatever raised them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+log = logging.getLogger("lmgate.api")
+
+_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error"}
+
+
+def json_error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": {"message": message, "type": _TYPES.get(status, "api_error")}}, status=status)
+
+
+@web.middleware
+async def errors_as_json(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """aiohttp's own answers (404, 405, 413...) and any failure in a JSON body, never a traceback."""
+    try:
+        return await handler(request)
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        return json_error(e.status, f"lmgate: {e.reason.lower()} ({request.method} {request.path[:200]})")
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path[:200])
+        return json_error(500, "lmgate: internal error; the sidecar log has the details")
