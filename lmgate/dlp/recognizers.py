@@ -123,7 +123,10 @@ class ConnectionStringPasswordRecognizer(_SecretRecognizer):
     )
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts=None, regex_flags=None) -> list[RecognizerResult]:
-        results = super().analyze(text, entities, nlp_artifacts, regex_flags)
+        return self.refine(text, super().analyze(text, entities, nlp_artifacts, regex_flags))
+
+    def refine(self, text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
+        """The password part of each URL match (windowed.py calls this after its own pattern loop)."""
         kept = []
         for r in results:
             m = self._PARTS.match(text, r.start, r.end)
@@ -159,7 +162,10 @@ class OfflineEmailRecognizer(EmailRecognizer):
         return self._TLDS(pattern_text).fqdn != ""
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts=None, regex_flags=None) -> list[RecognizerResult]:
-        results = super().analyze(text, entities, nlp_artifacts, regex_flags)
+        return self.refine(text, super().analyze(text, entities, nlp_artifacts, regex_flags))
+
+    def refine(self, text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
+        """Drop addresses inside a URL's authority (windowed.py calls this after its own pattern loop)."""
         return [r for r in results if not self._IN_URL_AUTHORITY.search(text, max(0, r.start - 256), r.start)]
 
 

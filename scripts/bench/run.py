@@ -770,12 +770,9 @@ def cpu_model() -> str:
     return platform.machine()
 
 
-def main(argv: list[str]) -> int:
-    a = parse_args(argv)
-    root = Path(tempfile.mkdtemp(prefix="lmgate-bench-"))
-    (root / "logs").mkdir()
-    bench = Bench(a, root)
-    body = {
+def chat_body() -> dict:
+    """The request every row sends (scripts/bench_dlp_cpu.py scans the same)."""
+    return {
         "model": MODEL,
         "messages": [
             {"role": "system", "content": "You are a concise senior engineer."},
@@ -784,6 +781,14 @@ def main(argv: list[str]) -> int:
         "temperature": 0.2,
         "max_tokens": 300,
     }
+
+
+def main(argv: list[str]) -> int:
+    a = parse_args(argv)
+    root = Path(tempfile.mkdtemp(prefix="lmgate-bench-"))
+    (root / "logs").mkdir()
+    bench = Bench(a, root)
+    body = chat_body()
     (root / "body.json").write_bytes(json.dumps(body).encode())
     stream_body = {**body, "stream": True, "stream_options": {"include_usage": True}}
     (root / "stream.json").write_bytes(json.dumps(stream_body).encode())
