@@ -19,7 +19,6 @@ from presidio_analyzer.predefined_recognizers import (
     CryptoRecognizer,
     DateRecognizer,
     IbanRecognizer,
-    IpRecognizer,
     MacAddressRecognizer,
     MedicalLicenseRecognizer,
     NhsRecognizer,
@@ -44,7 +43,12 @@ from lmgate.dlp.nlp import (
     WindowContextEnhancer,
     check_spacy_model,
 )
-from lmgate.dlp.recognizers import SECRET_RECOGNIZERS, CardRecognizer, OfflineEmailRecognizer
+from lmgate.dlp.recognizers import (
+    SECRET_RECOGNIZERS,
+    CardRecognizer,
+    OfflineEmailRecognizer,
+    PersonalIpRecognizer,
+)
 from lmgate.dlp.settings import NER_ENTITIES
 
 # presidio logs matched text (debug context lists, IBAN validation errors): a value must never reach a log
@@ -56,7 +60,7 @@ PATTERN_RECOGNIZERS: dict[str, Callable[[], EntityRecognizer]] = {
     "CRYPTO": CryptoRecognizer,
     "EMAIL_ADDRESS": OfflineEmailRecognizer,
     "IBAN_CODE": IbanRecognizer,
-    "IP_ADDRESS": IpRecognizer,
+    "IP_ADDRESS": PersonalIpRecognizer,
     "PHONE_NUMBER": PhoneRecognizer,
     "US_SSN": UsSsnRecognizer,
     "DATE_TIME": DateRecognizer,
