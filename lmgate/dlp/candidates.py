@@ -74,6 +74,17 @@ class Text:
         return self._anchors[chars]
 
 
+def digits_at_most(texts: list[str], most: int) -> bool:
+    """Whether the texts hold at most ``most`` digits together (``most`` < ANCHOR_LIMIT)."""
+    total = 0
+    for text in texts:
+        digits = Text(text).anchors(DIGITS)
+        total += ANCHOR_LIMIT + 1 if digits is None else len(digits)
+        if total > most:
+            return False
+    return True
+
+
 def _positions(text: str, char: str, limit: int) -> Iterator[int]:
     at = text.find(char)
     while at != -1 and limit > 0:
