@@ -35,7 +35,7 @@ from presidio_analyzer.predefined_recognizers import (
 from lmgate.config import DlpConfig
 from lmgate.dlp.fast import FastDetector
 from lmgate.dlp.finding import Finding
-from lmgate.dlp.gates import possible_entities
+from lmgate.dlp.gates import any_possible, possible_entities
 from lmgate.dlp.nlp import (
     LANGUAGE,
     BlankEnglishNlpEngine,
@@ -117,6 +117,12 @@ class Detector:
         if self.fast is not None:
             return self.fast.find(text)
         return self.find_with_presidio(text)
+
+    def could_find(self, text: str) -> bool:
+        """False only where ``find`` finds nothing; cheap (a prompt without candidates needs no scan, nor a worker)."""
+        if self.fast is not None:
+            return self.fast.could_find(text)
+        return any_possible(text, self.entities)
 
     def find_with_presidio(self, text: str) -> list[Finding]:
         """presidio's whole pipeline, behind the gates: what ``find`` equals (tests/unit/dlp/test_fast.py)."""

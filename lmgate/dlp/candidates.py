@@ -159,6 +159,24 @@ def _send(starts: Iterator[int], pos: int) -> int | None:
         return None
 
 
+def any_seed(wheres: list[Where]) -> regex.Pattern:
+    """One pattern that finds something in every text where one of ``wheres`` has a seed: their literals, anchor
+    characters and unanchored seed patterns. Most short prompts (a system prompt) have none of them."""
+    parts: set[str] = set()
+    for where in wheres:
+        parts.update(regex.escape(needle) for needle in where.literals)
+        for seed in where.seeds:
+            if seed.anchors == DIGITS:
+                parts.add(r"\d")
+            elif seed.anchors is not None:
+                parts.add(f"[{regex.escape(seed.anchors)}]")
+            else:
+                assert isinstance(seed.pattern, regex.Pattern), "an unanchored seed is searched in its own dialect"
+                scoped = "i" if seed.pattern.flags & regex.IGNORECASE else "-i"
+                parts.add(f"(?{scoped}:{seed.pattern.pattern})")
+    return regex.compile("|".join(sorted(parts)) or r"(?!)", regex.DOTALL | regex.MULTILINE)
+
+
 def _presidio(char_class: str) -> Alphabet:
     return Alphabet(char_class, PRESIDIO_FLAGS)
 

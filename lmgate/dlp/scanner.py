@@ -118,7 +118,8 @@ class DlpScanner:
         if size > INLINE_GATE_MAX_BYTES:
             return await self._detect(texts, size, self.cfg.max_scan_ms / 1000)
         started = time.monotonic()
-        todo = [i for i, text in enumerate(texts) if text.strip() and any_possible(text, self.cfg.entities)]
+        could_find = self._inline.could_find if self._inline is not None else self._any_possible
+        todo = [i for i, text in enumerate(texts) if text.strip() and could_find(text)]
         found: list[list[Finding]] = [[] for _ in texts]
         if not todo:
             return found  # most prompts: no worker round trip, no presidio
@@ -129,6 +130,9 @@ class DlpScanner:
         for i, findings in zip(todo, await self._detect(pending, size, budget_s), strict=True):
             found[i] = findings
         return found
+
+    def _any_possible(self, text: str) -> bool:
+        return any_possible(text, self.cfg.entities)
 
     async def _detect(self, texts: list[str], size: int, budget_s: float) -> list[list[Finding]]:
         """presidio's findings per text, inline when small (a round trip costs more) or in a worker."""

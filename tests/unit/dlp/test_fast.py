@@ -101,3 +101,14 @@ def test_a_prompt_without_seeds_runs_no_recognizer(monkeypatch):
         monkeypatch.setattr(windowed, "analyze", boom)
     monkeypatch.setattr(detector.engine, "analyze", boom)
     assert detector.find("Summarise the attached meeting notes in three bullet points, please!") == []
+
+
+def test_could_find_is_false_only_where_nothing_is_found(detector):
+    default = Detector(DlpConfig(score_threshold=0.0))
+    said_no = 0
+    for text in corpus() + edge_texts(random.Random(9), 2000):
+        for d in (detector, default):
+            if not d.could_find(text):
+                said_no += 1
+                assert d.find(text) == [] and d.find_with_presidio(text) == [], text
+    assert said_no > 30  # prose without digits, x, @ or :
