@@ -195,6 +195,11 @@ def _phone_alphabet() -> Alphabet:
     return Alphabet(rf"[{_VALID_PUNCTUATION}{_LEAD_CLASS_CHARS}{escaped}\d]", regex.IGNORECASE)
 
 
+def _digit_seed(entity: str) -> Seed:
+    (gate,) = PATTERN_GATES[entity]
+    return Seed(gate, DIGITS)
+
+
 _SECRET_KEY = _case_sensitive(r"[A-Za-z0-9_-]")
 # the gates, and where their matches start relative to a character every match holds: card, SSN and phone matches
 # start with a digit, crypto's with [13], the keypad's with an 'x' (or 'X'), an IBAN's two capitals before a digit,
@@ -224,4 +229,14 @@ WHERE: dict[str, Where] = {
     "CRYPTO": Where(_presidio(r"[A-Za-z0-9]"), seeds=(Seed(_CRYPTO, "13"),)),
     "IBAN_CODE": Where(Alphabet(r"[A-Z0-9 -]", IBAN_FLAGS), seeds=(Seed(_IBAN, DIGITS, -2),)),
     "PHONE_NUMBER": Where(_phone_alphabet(), seeds=(Seed(_PHONE, DIGITS), Seed(_KEYPAD, "xX"))),
+    # opt-in entities; their gates' matches start at a digit, but MAC's
+    "DATE_TIME": Where(_presidio(r"[\dA-Za-z:./+-]"), seeds=(_digit_seed("DATE_TIME"),)),
+    "MAC_ADDRESS": Where(_presidio(r"[0-9A-Fa-f:.-]"), seeds=tuple(Seed(p) for p in PATTERN_GATES["MAC_ADDRESS"])),
+    "MEDICAL_LICENSE": Where(_presidio(r"[\dA-Za-z]"), seeds=(_digit_seed("MEDICAL_LICENSE"),)),
+    "UK_NHS": Where(_presidio(r"[0-9 -]"), seeds=(_digit_seed("UK_NHS"),)),
+    "US_BANK_NUMBER": Where(_presidio(r"[0-9]"), seeds=(_digit_seed("US_BANK_NUMBER"),)),
+    # one of its alternatives is presidio's typo "A-Z]{2}": a literal '-' and ']'
+    "US_DRIVER_LICENSE": Where(_presidio(r"[A-Za-z0-9\]-]"), seeds=(_digit_seed("US_DRIVER_LICENSE"),)),
+    "US_ITIN": Where(_presidio(r"[\d -]"), seeds=(_digit_seed("US_ITIN"),)),
+    "US_PASSPORT": Where(_presidio(r"[A-Za-z0-9]"), seeds=(_digit_seed("US_PASSPORT"),)),
 }

@@ -68,8 +68,8 @@ def edge_texts(rng: random.Random, n: int) -> list[str]:
 def _atoms(items: sre_parse.SubPattern | list) -> Iterator[str]:
     """Each character-consuming atom of a parsed pattern, as a one-character class (lookarounds consume none)."""
     for op, av in items:
-        if op in (sre.ASSERT, sre.ASSERT_NOT, sre.AT):
-            continue
+        if op in (sre.ASSERT, sre.ASSERT_NOT, sre.AT, sre.GROUPREF):
+            continue  # a backreference repeats characters its group's atoms already give
         if op is sre.LITERAL:
             yield f"[{regex.escape(chr(av), special_only=False)}]"
         elif op is sre.NOT_LITERAL:
