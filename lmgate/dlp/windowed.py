@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import regex
+from phonenumbers import Leniency
 from phonenumbers.phonenumbermatcher import _PATTERN as PHONE_CANDIDATE
 from phonenumbers.phonenumbermatcher import PhoneNumberMatcher
 from phonenumbers.phonenumberutil import _SECOND_NUMBER_START_PATTERN
@@ -22,6 +23,7 @@ from presidio_analyzer import EntityRecognizer, PatternRecognizer, RecognizerRes
 from presidio_analyzer.predefined_recognizers import IbanRecognizer, PhoneRecognizer
 
 from lmgate.dlp.candidates import Segment
+from lmgate.dlp.gates import could_hold_a_phone_number
 
 #: characters after a segment that the regex may read: the patterns' lookaheads and \b read at most 14 past a
 #: match's start or 2 past its end, and a match ends inside its segment
@@ -131,8 +133,9 @@ class WindowedRecognizer:
         phonenumbers' candidate pattern has no lookaround, so a search cut at a character it cannot match finds
         what the uncut search finds. The matcher object still holds the whole text: its checks of the characters
         around a candidate (a letter before, a time-stamp after) see what they always see. Unlike the whole-text
-        run, candidates in segments without a seed do not count against ``max_tries`` (65,535 failed candidates
-        before it gives up on a text): past that many, this finds numbers the whole-text run no longer would.
+        run, candidates in segments without a seed, candidates no number can be in (``_phone_in``) and repeated ones
+        do not count against ``max_tries`` (65,535 failed candidates before it gives up on a text): past that many,
+        this finds numbers the whole-text run no longer would.
         """
         recognizer: PhoneRecognizer = self.recognizer  # type: ignore[assignment]
         results = []
@@ -147,11 +150,35 @@ class WindowedRecognizer:
                     at = m.start()
                     candidate = matcher._trim_after_first_match(_SECOND_NUMBER_START_PATTERN, text[at : m.end()])
                     if len(candidate) >= matcher._min_candidate_length:
-                        found = matcher._extract_match(candidate, at)
-                        if found is not None:
-                            results.append(self._result(found.start, found.end, recognizer.SCORE))
-                            index = found.end
+                        span = _phone_in(matcher, candidate, at)
+                        if span is not None:
+                            results.append(self._result(at + span[0], at + span[1], recognizer.SCORE))
+                            index = at + span[1]
                             continue
                         matcher._max_tries -= 1
                     index = at + len(candidate)
         return EntityRecognizer.remove_duplicates(results)
+
+
+#: what PhoneNumberMatcher._extract_match found in a candidate (its span in the candidate, or None), by region,
+#: candidate, the character before it and the three after it: at leniency VALID it reads nothing else of the text
+#: (a letter or currency sign next to the number, a ":ss" after a time stamp). Logs and tables repeat candidates.
+_PHONE_SPANS: dict[tuple[str, str, str, str], tuple[int, int] | None] = {}
+PHONE_SPANS_KEPT = 4096
+
+
+def _phone_in(matcher: PhoneNumberMatcher, candidate: str, at: int) -> tuple[int, int] | None:
+    """matcher._extract_match(candidate, at), as a span relative to ``at``, remembered for the same surroundings."""
+    if not could_hold_a_phone_number(candidate):
+        return None  # what it returns is part of the candidate, and a valid number passes the phone gate
+    text, after = matcher.text, at + len(candidate)
+    key = (matcher.preferred_region, candidate, text[at - 1 : at], text[after : after + 3])
+    if matcher.leniency == Leniency.VALID and key in _PHONE_SPANS:
+        return _PHONE_SPANS[key]
+    found = matcher._extract_match(candidate, at)
+    span = None if found is None else (found.start - at, found.end - at)
+    if matcher.leniency == Leniency.VALID:
+        if len(_PHONE_SPANS) >= PHONE_SPANS_KEPT:
+            _PHONE_SPANS.clear()
+        _PHONE_SPANS[key] = span
+    return span

@@ -112,3 +112,22 @@ def test_could_find_is_false_only_where_nothing_is_found(detector):
                 said_no += 1
                 assert d.find(text) == [] and d.find_with_presidio(text) == [], text
     assert said_no > 30  # prose without digits, x, @ or :
+
+
+def test_a_phone_number_is_judged_by_its_own_surroundings_each_time(detector):
+    # the same candidate, remembered from one text, next to a letter, a time stamp's seconds, or nothing
+    texts = [
+        "call 212-555-0187 now",
+        "call x212-555-0187 now",
+        "call 212-555-0187x now",
+        "abc2125550187",
+        "2125550187 def",
+        "at 2024-05-01 10:30 then",
+        "at 2024-05-01 10:30:15 then",
+        "2125550187",
+        "€2125550187",
+        "+1 212-555-0187 ext. 12",
+    ]
+    for text in texts + texts[::-1] + texts:
+        assert detector.find(text) == ungated(detector, text), text
+    assert any(detector.find(text) for text in texts) and not all(detector.find(text) for text in texts)
