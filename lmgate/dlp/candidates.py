@@ -159,22 +159,34 @@ def _send(starts: Iterator[int], pos: int) -> int | None:
         return None
 
 
-def any_seed(wheres: list[Where]) -> regex.Pattern:
-    """One pattern that finds something in every text where one of ``wheres`` has a seed: their literals, anchor
-    characters and unanchored seed patterns. Most short prompts (a system prompt) have none of them."""
-    parts: set[str] = set()
-    for where in wheres:
-        parts.update(regex.escape(needle) for needle in where.literals)
-        for seed in where.seeds:
-            if seed.anchors == DIGITS:
-                parts.add(r"\d")
-            elif seed.anchors is not None:
-                parts.add(f"[{regex.escape(seed.anchors)}]")
-            else:
-                assert isinstance(seed.pattern, regex.Pattern), "an unanchored seed is searched in its own dialect"
-                scoped = "i" if seed.pattern.flags & regex.IGNORECASE else "-i"
-                parts.add(f"(?{scoped}:{seed.pattern.pattern})")
-    return regex.compile("|".join(sorted(parts)) or r"(?!)", regex.DOTALL | regex.MULTILINE)
+class AnySeed:
+    """Whether a text could hold a seed of any of ``wheres``: their literals and anchor characters (substring tests,
+    which cost far less than a regex scan), digits, and unanchored seed patterns. Most short prompts (a system
+    prompt) have none of them."""
+
+    def __init__(self, wheres: list[Where]) -> None:
+        needles: set[str] = set()
+        self.digits = False
+        self.patterns: list[regex.Pattern | re.Pattern] = []
+        for where in wheres:
+            needles.update(where.literals)
+            for seed in where.seeds:
+                if seed.anchors == DIGITS:
+                    self.digits = True
+                elif seed.anchors is not None:
+                    needles.update(seed.anchors)
+                else:
+                    self.patterns.append(seed.pattern)
+        self.needles = sorted(needles, key=len)
+
+    def search(self, text: str) -> bool:
+        if any(needle in text for needle in self.needles):
+            return True
+        if self.digits and (
+            any(digit in text for digit in "0123456789") if text.isascii() else _DIGIT.search(text) is not None
+        ):
+            return True
+        return any(pattern.search(text) is not None for pattern in self.patterns)
 
 
 def _presidio(char_class: str) -> Alphabet:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerResult
 from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
 
-from lmgate.dlp.candidates import WHERE, Text, Where, any_seed
+from lmgate.dlp.candidates import WHERE, AnySeed, Text, Where
 from lmgate.dlp.finding import Finding
 from lmgate.dlp.gates import possible_entities
 from lmgate.dlp.nlp import LANGUAGE, TextArtifacts, WindowContextEnhancer
@@ -39,17 +39,17 @@ class FastDetector:
                 self.windowed.append((WHERE[entity], WindowedRecognizer(recognizers[0])))
             else:
                 self.whole.append(entity)
-        self.any_seed = any_seed([where for where, _ in self.windowed])
+        self.any_seed = AnySeed([where for where, _ in self.windowed])
 
     def could_find(self, text: str) -> bool:
         """False only where ``find`` finds nothing: no seed, and no gate of a whole-text entity passes."""
-        return self.any_seed.search(text) is not None or bool(self.whole and possible_entities(text, self.whole))
+        return self.any_seed.search(text) or bool(self.whole and possible_entities(text, self.whole))
 
     def find(self, text: str) -> list[Finding]:
         findings: list[Finding] = []
         artifacts: TextArtifacts | None = None
         facts = Text(text)
-        windowed = self.windowed if self.any_seed.search(text) is not None else []
+        windowed = self.windowed if self.any_seed.search(text) else []
         for where, recognizer in windowed:
             segments = where.segments(facts)
             if not segments:
