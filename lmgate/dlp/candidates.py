@@ -10,8 +10,10 @@ without a seed holds no match: recognizers need to run on seeded segments only.
 Most prompts have no seed for most entities, and the seeded segments are short
 (a word, a number with its separators).
 
-tests/unit/dlp/test_candidates.py checks that every pattern's characters are in
-its alphabet and that each seed lies inside the match it stands for.
+tests/unit/dlp/test_candidates.py checks, over all of Unicode, that every
+character a pattern can match is in its alphabet; that anchored seeds find a
+match wherever a search does; and that every match presidio reports lies in a
+seeded segment.
 """
 
 from __future__ import annotations
