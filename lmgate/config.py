@@ -189,7 +189,10 @@ class DlpConfig(_Section):
     )
     workers: int = Field(1, ge=0, le=64, description="scanner processes; 0 scans in the sidecar's event loop")
     inline_max_bytes: int = Field(
-        512, ge=0, description="prompts this small are scanned in the event loop (a round trip costs more)"
+        4096,
+        ge=0,
+        description="prompts this small (and with at most 16 digits) are scanned in the event loop: a round trip "
+        "to a worker costs more",
     )
     placeholder: str = Field("<{entity}>", description="what replaces a finding in redact mode; {entity} = type")
 

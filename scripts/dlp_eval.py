@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Precision and recall of lmgate's DLP detection on a labelled, Faker-made prompt set.
+"""Precision and recall of lmgate's DLP detection on a labelled, Faker-made prompt set, and how often it flags
+real code, config and logs.
 
 Positives: each entity type's values (Faker's, or real-format secrets made from
 the same seeded random) inside realistic sentences. Negatives: look-alikes that
@@ -7,12 +8,22 @@ must not be reported (order numbers, dates, versions, UUIDs, tracking numbers,
 phone-like product codes, hashes, placeholder credentials...). Deterministic:
 the same seed gives the same set and the same table.
 
+Real text: 2 KB chunks of files installed on this machine, read at run time
+(nothing is copied into the repo): code is this Python's standard library
+(without its test suites, whose fixtures are made of addresses and numbers on
+purpose), config is /etc, logs are /var/log and /usr/share/doc's *.log files;
+only files any user may read. Chunks are drawn uniformly over the bytes, with
+the same seed. A chunk is flagged when anything is found in it; e-mail
+addresses found there are real addresses (authors, maintainers), so the rate
+is also given without them. Machines differ in what they have installed:
+compare runs on one machine.
+
 Each prompt goes through what the scanner runs per prompt field: the Detector
 (presidio with lmgate's recognizers) and the overlap merge. A finding is a true
 positive when it overlaps a labelled value of its type; a labelled value is
 recalled when a finding of its type overlaps it.
 
-    .venv/bin/python scripts/dlp_eval.py [--per-entity 60] [--seed 7] [--optional]
+    .venv/bin/python scripts/dlp_eval.py [--per-entity 60] [--seed 7] [--optional] [--real-chunks 300]
 """
 
 from __future__ import annotations
@@ -20,16 +31,20 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime as dt
+import gzip
 import hashlib
 import hmac
 import re
+import stat
 import string
 import sys
+import sysconfig
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from random import Random
 
 import orjson
 import phonenumbers
@@ -321,6 +336,88 @@ def table(counts: dict, entities: list[str]) -> str:
     return "\n".join(rows)
 
 
+# --- real text: code, config and logs installed on this machine --------------------------------------------------
+CHUNK = 2048
+CONFIG_SUFFIXES = {".conf", ".cfg", ".ini", ".yaml", ".yml", ".json", ".toml", ".xml", ".properties"}
+CONFIG_NAMES = {"hosts", "services", "protocols", "networks", "mime.types"}
+TEST_DIRS = {"test", "tests", "idle_test", "site-packages"}
+
+
+def _code() -> Iterator[Path]:
+    for path in Path(sysconfig.get_paths()["stdlib"]).rglob("*.py"):
+        if not TEST_DIRS & set(path.parts):
+            yield path
+
+
+def _config() -> Iterator[Path]:
+    for path in Path("/etc").rglob("*"):
+        if path.suffix in CONFIG_SUFFIXES or path.name in CONFIG_NAMES:
+            yield path
+
+
+def _logs() -> Iterator[Path]:
+    for root in (Path("/var/log"), Path("/usr/share/doc")):
+        yield from root.rglob("*.log")
+        yield from root.rglob("*.log.gz")
+
+
+REAL_SOURCES: dict[str, Callable[[], Iterator[Path]]] = {"code": _code, "config": _config, "log": _logs}
+
+
+def _readable_text(path: Path) -> str | None:
+    """UTF-8 text of a regular file every user may read (never a secret of the machine's), else None."""
+    try:
+        st = path.stat()
+        if not (stat.S_ISREG(st.st_mode) and st.st_mode & stat.S_IROTH) or st.st_size < CHUNK:
+            return None
+        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        return None if b"\0" in data[:4096] else data.decode("utf-8")
+    except (OSError, UnicodeDecodeError, gzip.BadGzipFile, EOFError):
+        return None
+
+
+def real_chunks(source: str, n: int, seed: int) -> tuple[int, list[str]]:
+    """(files read, ``n`` chunks of CHUNK characters drawn uniformly over all of the source's text)."""
+    texts = [t for path in sorted(set(REAL_SOURCES[source]())) if (t := _readable_text(path)) and len(t) >= CHUNK]
+    if not texts:
+        return 0, []
+    rng = Random(f"{seed}-{source}")
+    weights = [len(t) - CHUNK + 1 for t in texts]
+    chunks = []
+    for text in rng.choices(texts, weights, k=n):
+        at = rng.randrange(len(text) - CHUNK + 1)
+        chunks.append(text[at : at + CHUNK])
+    return len(texts), chunks
+
+
+def real_text_report(detector: Detector, n: int, seed: int, threshold: float, errors: int) -> None:
+    print(f"\nreal text, {n} chunks of {CHUNK} characters per source (flagged: anything found)")
+    print(f"{'source':<8} {'files':>6} {'chunks':>7} {'flagged':>8} {'rate':>7} {'w/o e-mail':>11} {'rate':>7}  found")
+    total = Counter()
+    for source in REAL_SOURCES:
+        files, chunks = real_chunks(source, n, seed)
+        flagged = flagged_no_email = 0
+        types: Counter = Counter()
+        shown = 0
+        for chunk in chunks:
+            kept = merge([f for f in detector.find(chunk) if f.score >= threshold])
+            types.update(f.entity for f in kept)
+            flagged += bool(kept)
+            flagged_no_email += any(f.entity != "EMAIL_ADDRESS" for f in kept)
+            for f in kept:
+                if f.entity != "EMAIL_ADDRESS" and shown < errors:
+                    shown += 1
+                    print(f"  {source} {f.entity} {f.score:.2f}: {chunk[f.start : f.end]!r}")
+        total.update(files=files, chunks=len(chunks), flagged=flagged, flagged_no_email=flagged_no_email)
+        print(_real_row(source, files, len(chunks), flagged, flagged_no_email) + f"  {dict(types.most_common())}")
+    print(_real_row("all", total["files"], total["chunks"], total["flagged"], total["flagged_no_email"]))
+
+
+def _real_row(source: str, files: int, chunks: int, flagged: int, flagged_no_email: int) -> str:
+    rate, rate_no_email = ratio(flagged, chunks), ratio(flagged_no_email, chunks)
+    return f"{source:<8} {files:>6} {chunks:>7} {flagged:>8} {rate:>7.1%} {flagged_no_email:>11} {rate_no_email:>7.1%}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-entity", type=int, default=60, help="positive prompts per entity type")
@@ -330,6 +427,7 @@ def main() -> int:
     parser.add_argument("--sweep", default="0.3,0.4,0.5,0.6,0.7", help="thresholds for the summary lines")
     parser.add_argument("--optional", action="store_true", help="also show the opt-in entities' false positives")
     parser.add_argument("--errors", type=int, default=0, help="print up to N misses and false positives (fake values)")
+    parser.add_argument("--real-chunks", type=int, default=300, help="chunks of installed code, config and logs")
     args = parser.parse_args()
 
     maker = Maker(args.seed)
@@ -351,6 +449,8 @@ def main() -> int:
         c = score(samples, found, t, entities)
         tp, fp, fn = (sum(c[k].values()) for k in ("tp", "fp", "fn"))
         print(f"  {t:.2f}: precision {ratio(tp, tp + fp):.3f}  recall {ratio(tp, tp + fn):.3f}")
+    if args.real_chunks:
+        real_text_report(detector, args.real_chunks, args.seed, args.threshold, args.errors)
     return 0
 
 

@@ -1,16 +1,17 @@
-"""The presidio AnalyzerEngine for the configured entities, and the Detector that runs it.
+"""The presidio AnalyzerEngine for the configured entities, and the Detector that finds them.
 
-Only the recognizers of configured entities are built, and per text only those
-whose gate (``gates.py``) passes run, so a scan runs no regex it does not need.
-PERSON and LOCATION come from the NER of an installed spaCy model when
-``dlp.spacy_model`` names one (see ``nlp.py``: nothing is downloaded).
+Only the recognizers of configured entities are built. The Detector runs them
+on candidates only (``fast.py``); with ``dlp.spacy_model`` set, PERSON and
+LOCATION come from the NER of that installed model (see ``nlp.py``: nothing is
+downloaded), and the scan is presidio's whole pipeline, behind the gates
+(``gates.py``): the model reads the whole text anyway, and its context words
+come from its own lemmas.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import NamedTuple
 
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry
 from presidio_analyzer.nlp_engine import SpacyNlpEngine
@@ -18,7 +19,6 @@ from presidio_analyzer.predefined_recognizers import (
     CryptoRecognizer,
     DateRecognizer,
     IbanRecognizer,
-    IpRecognizer,
     MacAddressRecognizer,
     MedicalLicenseRecognizer,
     NhsRecognizer,
@@ -33,7 +33,9 @@ from presidio_analyzer.predefined_recognizers import (
 )
 
 from lmgate.config import DlpConfig
-from lmgate.dlp.gates import possible_entities
+from lmgate.dlp.fast import FastDetector
+from lmgate.dlp.finding import Finding
+from lmgate.dlp.gates import any_possible, possible_entities
 from lmgate.dlp.nlp import (
     LANGUAGE,
     BlankEnglishNlpEngine,
@@ -41,7 +43,12 @@ from lmgate.dlp.nlp import (
     WindowContextEnhancer,
     check_spacy_model,
 )
-from lmgate.dlp.recognizers import SECRET_RECOGNIZERS, CardRecognizer, OfflineEmailRecognizer
+from lmgate.dlp.recognizers import (
+    SECRET_RECOGNIZERS,
+    CardRecognizer,
+    OfflineEmailRecognizer,
+    PersonalIpRecognizer,
+)
 from lmgate.dlp.settings import NER_ENTITIES
 
 # presidio logs matched text (debug context lists, IBAN validation errors): a value must never reach a log
@@ -53,7 +60,7 @@ PATTERN_RECOGNIZERS: dict[str, Callable[[], EntityRecognizer]] = {
     "CRYPTO": CryptoRecognizer,
     "EMAIL_ADDRESS": OfflineEmailRecognizer,
     "IBAN_CODE": IbanRecognizer,
-    "IP_ADDRESS": IpRecognizer,
+    "IP_ADDRESS": PersonalIpRecognizer,
     "PHONE_NUMBER": PhoneRecognizer,
     "US_SSN": UsSsnRecognizer,
     "DATE_TIME": DateRecognizer,
@@ -67,15 +74,6 @@ PATTERN_RECOGNIZERS: dict[str, Callable[[], EntityRecognizer]] = {
     "US_PASSPORT": UsPassportRecognizer,
     **SECRET_RECOGNIZERS,
 }
-
-
-class Finding(NamedTuple):
-    """One detection: character offsets into the scanned string (values never leave the scanner)."""
-
-    entity: str
-    start: int
-    end: int
-    score: float
 
 
 def build_engine(cfg: DlpConfig) -> AnalyzerEngine:
@@ -111,8 +109,23 @@ class Detector:
         # presidio ignores an entity no recognizer supports; dropping it here keeps a gated request non-empty
         supported = set(self.engine.get_supported_entities(LANGUAGE))
         self.entities = [e for e in cfg.entities if e in supported]
+        self.fast = None if cfg.spacy_model else FastDetector(self.engine, self.entities, self.threshold)
 
     def find(self, text: str) -> list[Finding]:
+        if not text.strip():
+            return []
+        if self.fast is not None:
+            return self.fast.find(text)
+        return self.find_with_presidio(text)
+
+    def could_find(self, text: str) -> bool:
+        """False only where ``find`` finds nothing; cheap (a prompt without candidates needs no scan, nor a worker)."""
+        if self.fast is not None:
+            return self.fast.could_find(text)
+        return any_possible(text, self.entities)
+
+    def find_with_presidio(self, text: str) -> list[Finding]:
+        """presidio's whole pipeline, behind the gates: what ``find`` equals (tests/unit/dlp/test_fast.py)."""
         if not text.strip():
             return []
         # presidio runs only the recognizers of the requested entities; a failed gate proves a recognizer finds

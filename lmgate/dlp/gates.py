@@ -69,6 +69,12 @@ _PHONE_DIGITS_OR_EXTENSION = re.compile(
 )
 _PHONE_KEYPAD = re.compile(rf"x(?:(?:\d|{_PHONE_GAP})*?x){{{KEYPAD_MIN_LETTERS - 1}}}", _REGEX_FLAGS)
 
+
+def could_hold_a_phone_number(text: str) -> bool:
+    """The phone gate: False only if phonenumbers finds no valid number in ``text``."""
+    return _PHONE_DIGITS_OR_EXTENSION.search(text) is not None or _PHONE_KEYPAD.search(text) is not None
+
+
 #: entity -> substrings one of which its recognizer's patterns require (case-sensitive patterns, and '@')
 LITERAL_GATES: dict[str, tuple[str, ...]] = {
     "EMAIL_ADDRESS": ("@",),  # a literal [@]: no character case-folds to '@'

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import re
 from typing import ClassVar
 
 import orjson
 import tldextract
 from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
-from presidio_analyzer.predefined_recognizers import CreditCardRecognizer, EmailRecognizer
+from presidio_analyzer.predefined_recognizers import CreditCardRecognizer, EmailRecognizer, IpRecognizer
 
 CASE_SENSITIVE = re.DOTALL | re.MULTILINE
 _ALNUM_RUN = re.compile(r"[A-Za-z0-9]{16,}")
@@ -123,7 +124,10 @@ class ConnectionStringPasswordRecognizer(_SecretRecognizer):
     )
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts=None, regex_flags=None) -> list[RecognizerResult]:
-        results = super().analyze(text, entities, nlp_artifacts, regex_flags)
+        return self.refine(text, super().analyze(text, entities, nlp_artifacts, regex_flags))
+
+    def refine(self, text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
+        """The password part of each URL match (windowed.py calls this after its own pattern loop)."""
         kept = []
         for r in results:
             m = self._PARTS.match(text, r.start, r.end)
@@ -143,6 +147,57 @@ class CardRecognizer(CreditCardRecognizer):
     ]
 
 
+#: ranges no one's machine has an address in: RFC 5737 and RFC 3849/9637 documentation examples, IPv6 site-local
+NOBODYS_NETWORKS = tuple(
+    ipaddress.ip_network(n)
+    for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32", "3fff::/20", "fec0::/10")
+)
+_VERSION_WORD = re.compile(r"(?:\b(?:version|ver|build|release|revision|rev)[.:]?|\bv)\s*$", re.IGNORECASE)
+
+
+def names_no_one(text: str) -> bool:
+    """Whether a (valid) IP address, as written, is one no person's machine has: not personal data.
+
+    Unspecified (0.0.0.0, ::), loopback, link-local, multicast and reserved (240/4, with the broadcast address and
+    netmasks) addresses, documentation ranges; IPv6 written with fewer than three groups (``14::``, ``a::b``:
+    slices, C++ scopes and prefixes in code and config); and IPv4 with four one-digit parts, which text uses for
+    versions and section numbers (1.2.5.1) and which are otherwise public resolvers (1.1.1.1, 8.8.8.8).
+    """
+    address = ipaddress.ip_interface(text).ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        elif "." not in text and len([g for g in text.split("%")[0].split("/")[0].split(":") if g]) < 3:
+            return True
+    if isinstance(address, ipaddress.IPv4Address):
+        if address.is_reserved or address in ipaddress.IPv4Network("0.0.0.0/8"):
+            return True
+        if all(len(part) == 1 for part in str(address).split(".")):
+            return True
+    return (
+        address.is_unspecified
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or any(address in network for network in NOBODYS_NETWORKS if network.version == address.version)
+    )
+
+
+class PersonalIpRecognizer(IpRecognizer):
+    """presidio's IP recognizer without the addresses that name no one (``names_no_one``), nor versions
+    ("version 4.19.0.12", "Build 16.3.1.3")."""
+
+    def invalidate_result(self, pattern_text: str) -> bool:
+        return bool(super().invalidate_result(pattern_text)) or names_no_one(pattern_text)
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts=None, regex_flags=None) -> list[RecognizerResult]:
+        return self.refine(text, super().analyze(text, entities, nlp_artifacts, regex_flags))
+
+    def refine(self, text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
+        """Drop what a version word comes right before (windowed.py calls this after its own pattern loop)."""
+        return [r for r in results if not _VERSION_WORD.search(text, max(0, r.start - 16), r.start)]
+
+
 class OfflineEmailRecognizer(EmailRecognizer):
     """presidio's e-mail recognizer, checking the domain against tldextract's bundled suffix list.
 
@@ -159,7 +214,10 @@ class OfflineEmailRecognizer(EmailRecognizer):
         return self._TLDS(pattern_text).fqdn != ""
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts=None, regex_flags=None) -> list[RecognizerResult]:
-        results = super().analyze(text, entities, nlp_artifacts, regex_flags)
+        return self.refine(text, super().analyze(text, entities, nlp_artifacts, regex_flags))
+
+    def refine(self, text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
+        """Drop addresses inside a URL's authority (windowed.py calls this after its own pattern loop)."""
         return [r for r in results if not self._IN_URL_AUTHORITY.search(text, max(0, r.start - 256), r.start)]
 
 

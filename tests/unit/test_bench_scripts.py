@@ -28,6 +28,7 @@ PUBLIC: dict[str, set[str]] = {
     "lmgate.policies.limits": {"Limits", "NO_LIMITS"},  # a key's limits in RequestFacts
     "lmgate.stats.rollups": {"Rollups"},
     "lmgate.dlp.scanner": {"DlpScanner"},
+    "lmgate.dlp.analyzer": {"Detector"},  # the scan itself, without the scanner's routing
     "lmgate.app": {"make_app"},  # the sidecar's aiohttp app around a Gateway (scrapes over HTTP)
     "lmgate.metrics": {"Metrics"},  # counting stats lines, and the exposition a scrape answers
 }
@@ -37,6 +38,7 @@ MEMBERS = {
     "PolicyEngine": ("from_config", "decide", "record_usage", "release", "owner_limits", "close"),
     "Rollups": ("rebuild", "add", "query", "spend", "row_counts"),
     "DlpScanner": ("start", "scan", "close"),
+    "Detector": ("find",),
     "Handoff": ("encode",),
     "Metrics": ("observe", "exposition"),
 }

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import array
-import importlib.util
 import random
 import re
-import sys
 import unicodedata
-from pathlib import Path
 
 import pytest
 from phonenumbers import PhoneMetadata
@@ -35,9 +31,8 @@ from lmgate.dlp.analyzer import PATTERN_RECOGNIZERS, Detector, Finding
 from lmgate.dlp.gates import GATES, LITERAL_GATES, PATTERN_GATES, any_possible, possible_entities
 from lmgate.dlp.nlp import LANGUAGE
 from lmgate.dlp.settings import DEFAULT_ENTITIES, OPTIONAL_ENTITIES
-from tests.unit.dlp import samples as s
+from tests.unit.dlp.corpus import FOUND_PHONES, PHONE_FORMATS, all_chars, corpus
 
-REPO = Path(__file__).resolve().parents[3]
 ALL_PATTERN_ENTITIES = [e for e in (*DEFAULT_ENTITIES, *OPTIONAL_ENTITIES) if e in PATTERN_RECOGNIZERS]
 FLAGS_MASK = re.IGNORECASE | re.MULTILINE | re.DOTALL
 
@@ -66,103 +61,6 @@ CASES = {
     "US_ITIN": ("900", "899 9 00"),
     "US_PASSPORT": ("12345678", "1234567"),
 }
-
-#: numbers phonenumbers does find (presidio's regions)
-FOUND_PHONES = [
-    "+49 30 1234",
-    "(555) 123-4567",
-    "1-800-356-9377",
-    "030 1234",
-    "06221 1234",
-    "０３０ １２３４",  # fullwidth
-    "٠٣٠ ١٢٣٤",  # Arabic-Indic
-    "+44 20 7946 0958",
-    "+33 1 23 45 67 89",
-    "+972-3-1234567",
-    "+91 98765 43210",
-    "+55 11 91234-5678",
-    "+1 (613) 555-0199",
-    "+49 (0)30 1234",
-    "(555) 123-4567 ext. 89",
-    "+1 613 555 0199 x12",
-    "020 7946 0958 x123",
-]
-PHONE_FORMATS = [
-    *FOUND_PHONES,
-    "1-800-FLOWERS",
-    "call 1xxx2",
-    "1x2x3x4",
-    "+49-30-12x34",
-    "１２３４",
-    "٠١٢٣",
-    "۰۱۲۳۴",  # extended Arabic-Indic
-    "212 ext 5",
-    "0 ext. 12",
-    "5 #6",
-]
-
-
-def _corpus() -> list[str]:
-    """Hand-written edge cases, scripts/dlp_eval.py's prompts (real PII and look-alikes), and random near misses."""
-    edge = [
-        *PHONE_FORMATS,
-        *(f"card {v}" for v in ("4111-1111-1111-1111", "3782 822463 10005", "2221 0000 0000 0009", "4111111111111")),
-        *(f"ssn {v}" for v in ("536.90.4399", "536 90 4399", "53690-4399", "536-904399", "536904399")),
-        *(f"ip {v}" for v in ("::1", "fe80::1", "::", "10.0.0.1", "::ffff:192.168.0.1", "2001:db8::8a2e:370:7334")),
-        "wallet 1BoatSLRHtKNngkdXEeobR76b53LETtpyT",
-        "burn 1111111111111111111114oLvT2",  # 27 chars, the shortest kind
-        "segwit bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
-        *(f"key {v}" for v in (s.OPENAI_LEGACY, s.OPENAI_PROJECT, s.ANTHROPIC, s.GOOGLE, s.AWS, s.AWS_TEMPORARY)),
-        f"token {s.JWT}",
-        s.PRIVATE_KEY,
-        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW",
-        f"url {s.CONNECTION_STRING}",
-        f"mail {s.EMAIL}",
-        f"iban {s.IBAN}",
-        "iban DE89370400440532013000",
-        "Summarise the attached meeting notes in three bullet points.",
-        "Explain the difference between a process and a thread, with an example.",
-        *(f"on {v}" for v in ("2024-05-01", "5/1/2024", "1.5.2024", "01-MAY-2024", "2024-05-01T10:30:00Z")),
-        *(f"mac {v}" for v in ("00:1A:2B:3C:4D:5E", "00-1a-2b-3c-4d-5e", "001a.2b3c.4d5e")),
-        "license AB1234567, NHS 943 476 5919, ITIN 912-91-1234, passport A12345678, account 12345678901",
-    ]
-    return edge + _eval_texts() + _random_texts(random.Random(11), 600)
-
-
-def _eval_texts() -> list[str]:
-    spec = importlib.util.spec_from_file_location("dlp_eval", REPO / "scripts" / "dlp_eval.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["dlp_eval"] = module  # dataclasses look their module up there
-    try:
-        spec.loader.exec_module(module)
-        maker = module.Maker(7)
-        samples = module.positives(maker, 20) + module.negatives(maker, 8)
-    finally:
-        del sys.modules["dlp_eval"]
-    return [sample.text for sample in samples]
-
-
-PIECES = [
-    *"0123456789",
-    *"１２٣۴",
-    *"xX -.()+/~#:,@",
-    " ext ",
-    "\t",
-    "ab",
-    "A",
-    "sk-",
-    "f",
-]
-
-
-def _random_texts(rng: random.Random, n: int) -> list[str]:
-    return ["".join(rng.choice(PIECES) for _ in range(rng.randint(3, 16))) for _ in range(n)]
-
-
-def _all_chars() -> str:
-    codes = array.array("I", range(sys.maxunicode + 1))
-    return codes.tobytes().decode(f"utf-32-{sys.byteorder[0]}e", "surrogatepass")
 
 
 @pytest.fixture(scope="module")
@@ -216,7 +114,7 @@ def test_phonenumbers_candidate_pattern_is_lead_digit_blocks_and_an_extension():
 
 
 def test_phone_gap_chars_never_become_digits():
-    gap = set(re.findall(gates._PHONE_GAP, _all_chars(), _REGEX_FLAGS))
+    gap = set(re.findall(gates._PHONE_GAP, all_chars(), _REGEX_FLAGS))
     assert {"(", "+", "-", " ", "x", "X", "～"} <= gap
     for char in gap:
         assert re.match(r"\d", char) is None and unicodedata.digit(char, None) is None, hex(ord(char))
@@ -276,21 +174,22 @@ def test_phone_recognizer_finds_nothing_where_the_phone_gate_fails():
 # --- gated == ungated --------------------------------------------------------------------------------------------
 
 
-def _ungated(detector: Detector, text: str) -> list[Finding]:
+def ungated(detector: Detector, text: str) -> list[Finding]:
+    """presidio's whole pipeline with every configured recognizer: what the gates and the fast path must equal."""
     results = detector.engine.analyze(text, language=LANGUAGE, entities=detector.entities, score_threshold=0.0)
     return sorted(Finding(r.entity_type, r.start, r.end, r.score) for r in results)
 
 
 @pytest.mark.filterwarnings("ignore:non-integer arguments to randrange:DeprecationWarning")  # dlp_eval's
-def test_gated_detector_finds_exactly_what_the_ungated_engine_finds(detector):
+def test_gated_presidio_finds_exactly_what_the_ungated_engine_finds(detector):
     assert detector.entities == ALL_PATTERN_ENTITIES
-    corpus = [text for text in _corpus() if text.strip()]
+    texts = [text for text in corpus() if text.strip()]
     found = skipped = 0
-    for text in corpus:
-        expected = _ungated(detector, text)
-        assert detector.find(text) == expected, text
+    for text in texts:
+        expected = ungated(detector, text)
+        assert detector.find_with_presidio(text) == expected, text
         found += bool(expected)
         skipped += len(possible_entities(text, detector.entities)) < len(detector.entities)
     assert found > 400 and skipped > 400  # the corpus has findings, and the gates did skip recognizers
     for text in FOUND_PHONES:  # real phone numbers were among them
-        assert any(f.entity == "PHONE_NUMBER" for f in _ungated(detector, f"call {text} now")), text
+        assert any(f.entity == "PHONE_NUMBER" for f in ungated(detector, f"call {text} now")), text

@@ -13,6 +13,7 @@ import pytest
 import pytest_asyncio
 
 from lmgate.config import DlpConfig
+from lmgate.dlp.pool import ScanPool
 from lmgate.dlp.scanner import SCANNER_ERROR, TIMEOUT, DlpScanner
 from lmgate.dlp.verdict import decide
 from tests.unit.dlp import samples as s
@@ -76,8 +77,8 @@ async def test_event_loop_stays_responsive_during_a_100kb_scan(pooled):
 
 
 async def test_queueing_counts_against_the_time_budget(pooled):
-    # values the gates cannot rule out, so presidio's recognizers run over the whole 100 KB (~70 ms)
-    raw, doc = chat((PROSE * 1100)[:100_000] + f" call 212-555-0187 or {s.EMAIL} at 10.1.2.3")
+    # 100 KB with a phone number, an address and an IP every 500 bytes: each is checked (~400 ms in all)
+    raw, doc = chat((PROSE * 5 + f" call 212-555-0187 or {s.EMAIL} at 10.1.2.3. ") * 200)
     budget, pooled.cfg.max_scan_ms = pooled.cfg.max_scan_ms, 20
     try:
         result = await pooled.scan("openai", raw, doc, "block")
@@ -98,3 +99,32 @@ async def test_a_dead_worker_fails_closed_then_the_pool_recovers(pooled):
     while (result := await pooled.scan("openai", raw, doc, "block")).skipped and time.monotonic() < deadline:
         await asyncio.sleep(0.2)  # requests fail closed while the new pool starts
     assert result.findings == {"EMAIL_ADDRESS": 1}
+
+
+async def test_small_prose_scans_in_the_loop_and_number_heavy_text_in_a_worker(monkeypatch):
+    async def no_processes(self):
+        return None
+
+    sent: list[list[str]] = []
+
+    async def pool_find_all(texts, budget_s):
+        sent.append(texts)
+        return [[] for _ in texts]
+
+    monkeypatch.setattr(ScanPool, "start", no_processes)
+    scanner = DlpScanner(DlpConfig(workers=1))  # the default inline_max_bytes
+    await scanner.start()
+    monkeypatch.setattr(scanner._pool, "find_all", pool_find_all)
+    try:
+        prose, _ = chat((PROSE * 40)[:3000] + f" {s.EMAIL} by 5 pm")  # 3 KB, one digit
+        result = await scanner.scan("openai", prose, orjson.loads(prose), "block")
+        assert result.findings == {"EMAIL_ADDRESS": 1} and sent == []
+        log = " ".join(f"2025-06-24 14:36:{i:02} upgrade libfoo 1.{i}.0 for {s.EMAIL}" for i in range(20))
+        raw, doc = chat(log)  # 1.3 KB, but 200 digits: phone-number candidates, parsed 8 times each
+        await scanner.scan("openai", raw, doc, "block")
+        assert sent == [[log]]
+        big, doc = chat(PROSE * 50 + s.EMAIL)  # 5 KB of prose: over dlp.inline_max_bytes
+        await scanner.scan("openai", big, doc, "block")
+        assert len(sent) == 2
+    finally:
+        await scanner.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from presidio_analyzer.predefined_recognizers import IpRecognizer
 
 from lmgate.dlp.analyzer import Detector
 from lmgate.dlp.recognizers import OfflineEmailRecognizer
@@ -134,3 +135,60 @@ def test_email_domain_check_uses_the_bundled_suffix_list():
     assert rec._TLDS.suffix_list_urls == ()
     assert rec.validate_result("ada@example.co.uk") is True
     assert rec.validate_result("ada@intranet") is False
+
+
+#: addresses no one's machine has, each found by presidio's own IP recognizer: lmgate leaves them (deliberately)
+NOBODYS_ADDRESSES = [
+    "0.0.0.0",
+    "0.0.0.0/0",
+    "127.0.0.1",
+    "::1",
+    "::1/128",
+    "169.254.169.254",
+    "fe80::1ff:fe23:4567:890a",
+    "224.0.0.251",
+    "ff02::1:2:3",
+    "255.255.255.255",
+    "255.255.255.0",
+    "192.0.2.10",
+    "198.51.100.7",
+    "203.0.113.9",
+    "2001:db8:85a3::8a2e:370:7334",
+    "::ffff:127.0.0.1",
+    "14::",
+    "ace::",
+    "1::2",
+    "2002::/16",
+    "::ffff:0:0/96",
+    "1.2.5.1",
+    "8.8.8.8",
+]
+#: addresses that can name a person's (or an organisation's) machine: still found
+ADDRESSES = [
+    "81.2.69.160",
+    "10.1.2.3",
+    "192.168.1.20",
+    "172.16.5.4",
+    "100.64.1.2",
+    "2a02:8108:1240:2c00:a1b2:c3d4:e5f6:7890",
+    "2a02:8108::1",
+    "::ffff:81.2.69.160",
+]
+
+
+@pytest.mark.parametrize("address", NOBODYS_ADDRESSES)
+def test_addresses_that_name_no_one_are_not_findings(detector, address):
+    text = f"bind it to {address} please"
+    assert ("IP_ADDRESS", address) in [(r.entity_type, text[r.start : r.end]) for r in IpRecognizer().analyze(text, [])]
+    assert found(detector, text) == []
+
+
+@pytest.mark.parametrize("address", ADDRESSES)
+def test_addresses_that_can_name_someone_are_found(detector, address):
+    assert found(detector, f"the server at {address} refuses connections") == [("IP_ADDRESS", address)]
+
+
+@pytest.mark.parametrize("text", ["version 4.19.0.12", "Build 16.3.1.3 is out", "rev. 10.2.3.4", "v 2.11.3.40"])
+def test_versions_are_not_addresses(detector, text):
+    assert found(detector, text) == []
+    assert found(detector, text.replace(text.split()[0], "host")) != []  # the same number after another word is
