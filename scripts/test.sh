@@ -3,7 +3,8 @@
 # the linter and every test. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# redis-server: policy tests run their own; docker-compose: validates docker-compose.yaml
-scripts/setup.sh test redis-server docker-compose
+# redis-server: policy tests run their own; docker-compose: validates docker-compose.yaml;
+# njs: the CLI that runs the capture ring's table tests (tests/njs/)
+scripts/setup.sh test redis-server docker-compose njs
 .venv/bin/ruff check .
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
