@@ -397,7 +397,12 @@ def test_usage_of_every_operation(bedrock, cache_read, cache_write):
 def test_events_shape(bedrock):
     _, _, raw, _ = fetch(bedrock, "stream-2", "converse-stream", CONVERSE)
     events = PROVIDER.events(raw)
-    assert events[0] == {"event": "messageStart", "message_type": "event", "data": {"role": "assistant", "p": "a"}}
+    assert (events[0]["event"], events[0]["message_type"], events[0]["data"]["role"]) == (
+        "messageStart",
+        "event",
+        "assistant",
+    )
+    assert events[0]["data"]["p"].isalnum()  # the padding Bedrock adds to mask the length of each event
     assert events[1]["data"]["delta"] == {"text": "Hello"}
     _, _, raw, _ = fetch(bedrock, "stream-2", "invoke-with-response-stream", NATIVE)
     first = PROVIDER.events(raw)[0]
