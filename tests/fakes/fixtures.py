@@ -112,8 +112,11 @@ def stream(provider: str, endpoint: str, values: Values, words: Sequence[str], n
         templates = [json.dumps(m) for m in json.loads(text)]
         frames = [_eventstream_message(render(t, v)) for t, v in _per_word(templates, values, words)]
         content_type = "application/vnd.amazon.eventstream"
-    elif name.endswith(".json"):
-        frames = [render(t, v).encode() for t, v in _per_word(_array_frames(text), values, words)]
+    elif name.endswith(".json"):  # the API writes "[" with the first item, the separator with each next one
+        opening, items, separator, closing = _array_parts(text)
+        rendered = [render(t, v) for t, v in _per_word(items, values, words)]
+        frames = [(opening if i == 0 else separator).encode() + r.encode() for i, r in enumerate(rendered)]
+        frames.append(closing.encode())
         json.loads(b"".join(frames))
         content_type = "application/json; charset=UTF-8"
     else:
@@ -154,19 +157,20 @@ def _per_word(templates: list[str], values: Values, words: Sequence[str]) -> lis
     ]
 
 
-def _array_frames(text: str) -> list[str]:
-    """A streamed JSON array as the API writes it: ``[`` with the first item, the separator with
-    each next item, then the closing ``]`` on its own."""
+def _array_parts(text: str) -> tuple[str, list[str], str, str]:
+    """A streamed JSON array's opening, items, the separator between items and its closing, as written."""
     decoder = json.JSONDecoder()
-    frames, pos = [], text.index("[") + 1
+    items, gaps, pos = [], [], text.index("[") + 1
+    opening = text[:pos]
     while True:
         start = pos
         while text[pos] in " \t\r\n,":
             pos += 1
         if text[pos] == "]":
-            return [*frames, text[start:]]
+            return opening, items, (gaps[1] if len(gaps) > 1 else ","), text[start:]
+        gaps.append(text[start:pos])
         _, end = decoder.raw_decode(text, pos)
-        frames.append(text[start if frames else 0 : end])
+        items.append(text[pos:end])
         pos = end
 
 
