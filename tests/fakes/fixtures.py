@@ -30,7 +30,7 @@ Values = Mapping[str, int | str]
 
 _PLACEHOLDER = re.compile(r'"\{\{(?P<expr>[a-z_]+(?:\+[a-z_]+)*)\}\}"')
 _OPTIONAL = re.compile(
-    r'(?P<lead>,\s*)?"[^"\\]+"\s*:\s*"\{\{(?P<expr>[a-z_]+(?:\+[a-z_]+)*)\?(?P<gate>[a-z_]+(?:\+[a-z_]+)*)?\}\}"(?P<trail>\s*,)?'
+    r'(?P<lead>,\s*)?"[^"\\]+"\s*:\s*"\{\{(?P<expr>[a-z_]+(?:\+[a-z_]+)*)\?(?P<gate>[a-z_]+(?:\+[a-z_]+)*)?\}\}"(?P<trail>\s*,\s*)?'
 )
 # what ``{{pad}}`` draws from: the length-masking padding some APIs add to each streamed event
 # (OpenAI's ``obfuscation``, Bedrock's ``p``), a different length per frame as theirs
