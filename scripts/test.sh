@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # redis-server: policy tests run their own; docker-compose: validates docker-compose.yaml;
-# prometheus: the metrics test runs its own and checks the alert rules with promtool
-scripts/setup.sh test redis-server docker-compose prometheus
+# prometheus: the metrics test runs its own and checks the alert rules with promtool;
+# njs: the CLI that runs the capture ring's table tests (tests/njs/)
+scripts/setup.sh test redis-server docker-compose prometheus njs
 .venv/bin/ruff check .
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

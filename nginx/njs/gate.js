@@ -3,6 +3,8 @@
 // returns the sidecar's refusal, and copies the response into variables for
 // the stats line nginx writes to the spool (access_log ... lmgate_spool).
 
+import captureRing from 'capture.js';
+
 // Reply headers of /auth that are the sidecar's own business, not the client's.
 var NOT_FORWARDED = {
     'connection': 1, 'content-length': 1, 'date': 1, 'keep-alive': 1, 'server': 1,
@@ -81,17 +83,10 @@ function refuse(r, reply) {
     r.return(reply.status, reply.responseText);
 }
 
-// Response capture. Keeps the first and the last half of the cap (usage sits at
-// both ends of a stream) and publishes them to $lmgate_capture when the capture
-// grew by half since the last copy (each publish copies it whole into the
-// request pool, so publishing geometrically keeps that linear). Between
-// publishes, each chunk is also copied once into a ring of TAIL slots
-// ($lmgate_t0..7), so a client that hangs up right after the final event
-// (SDKs do, after [DONE]) still leaves that event for the usage count.
-var TAIL = 8;
-var half = -1, head = [], headLen = 0, tail = [], tailLen = 0;
-var total = 0, published = 0, dropped = false;
-var seq = 0, publishedSeq = 0, slotLens = [0, 0, 0, 0, 0, 0, 0, 0];
+// Response capture (capture.js): each chunk goes on first, then into the
+// capture, whose variables feed the stats line. The state lives in this
+// request's VM, like every top-level variable of an njs module.
+var ring = null;
 // nginx ends a response the provider broke off (no byte for proxy_read_timeout, or the connection closed
 // early) with an empty flush that is not the last buffer, and calls the request complete: the stats line
 // learns it here. nginx pushes its read timer forward lazily (by 300 ms steps), so it may fire that much
@@ -111,31 +106,12 @@ function capture(r, data, flags) {
         cutMarked = false;
         r.variables.lmgate_error = '';
     }
-    if (half < 0) {
-        half = Math.floor(Number(r.variables.lmgate_capture_max) / 2);
+    if (ring === null) {
+        ring = captureRing.create(r.variables.lmgate_capture_max);
     }
-    if (data.length) {
-        seq++;
-        total += data.length;
-        if (headLen < half) {
-            head.push(data);
-            headLen += data.length;
-        } else {
-            tail.push(data);
-            tailLen += data.length;
-            while (tail.length > 1 && tailLen - tail[0].length >= half) {
-                tailLen -= tail.shift().length;
-                dropped = true;
-            }
-        }
-    }
-    if (flags.last || (total <= 2 * half && total - published >= published / 2)) {
-        publish(r);
-    } else if (data.length) {
-        var slot = (seq - 1) % TAIL;
-        r.variables['lmgate_t' + slot] = data;
-        slotLens[slot] = data.length;
-        r.variables.lmgate_tail = seq + ',' + publishedSeq + ':' + slotLens.join(',');
+    var set = captureRing.add(ring, data, flags.last);
+    for (var name in set) {
+        r.variables['lmgate_' + name] = set[name];
     }
 }
 
@@ -144,16 +120,6 @@ function markCut(r) {
     var timeout = Number(r.variables.lmgate_upstream_timeout_ms);
     cutMarked = true;
     r.variables.lmgate_error = silent >= timeout - TIMER_LAZINESS_MS ? 'upstream_timeout' : 'upstream_closed';
-}
-
-function publish(r) {
-    published = total;
-    publishedSeq = seq;
-    r.variables.lmgate_capture = Buffer.concat(head.concat(tail));
-    r.variables.lmgate_tail = seq + ',' + seq + ':' + slotLens.join(',');
-    if (dropped) {
-        r.variables.lmgate_capture_gap = String(headLen);
-    }
 }
 
 export default {handle, capture};

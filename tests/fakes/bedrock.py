@@ -2,21 +2,21 @@
 
 Every request's signature is verified with botocore against the credentials
 the fake was given (AWS's own 403 error shapes otherwise), so a test that gets
-an answer has proven its signature. Answers are Bedrock's wire formats:
-Converse JSON, ConverseStream and InvokeModelWithResponseStream as binary
-``application/vnd.amazon.eventstream`` messages (one per write, ``chunk_delay``
-apart), InvokeModel as an Anthropic Messages body with the token-count headers.
+an answer has proven its signature. Answers are the recorded fixtures of
+tests/fixtures/bedrock/: Converse JSON, ConverseStream and
+InvokeModelWithResponseStream as binary ``application/vnd.amazon.eventstream``
+messages (one per write, ``chunk_delay`` apart), InvokeModel as an Anthropic
+Messages body with the token-count headers.
 
 Knobs (reset by ``clear``): ``chunk_delay``, ``cache_read`` / ``cache_write``
 (cached prompt tokens to report). A model id ``stream-N`` answers N text chunks;
-``fail-NNN`` answers status NNN with Bedrock's error JSON. ``accounts`` holds more
+``fail-NNN`` answers status NNN with Bedrock's recorded error. ``accounts`` holds more
 access key id -> secret pairs the fake accepts (several AWS accounts, one endpoint).
 """
 
 from __future__ import annotations
 
 import io
-import itertools
 import re
 import time
 import uuid
@@ -31,9 +31,10 @@ from botocore.awsrequest import AWSPreparedRequest, AWSRequest, AWSResponse
 from botocore.client import BaseClient
 from botocore.credentials import Credentials
 
-from tests.fakes import eventstream
+from tests.fakes import fixtures
+from tests.fakes.fixtures import Answer
 from tests.fakes.server import ThreadedFake
-from tests.fakes.upstream import chunks_for, prompt_tokens
+from tests.fakes.upstream import chunks_for, failure, prompt_tokens
 
 PATH_RE = re.compile(r"^/model/(?P<model>[^/?]+)/(?P<op>converse|converse-stream|invoke|invoke-with-response-stream)$")
 AUTH_RE = re.compile(r"^AWS4-HMAC-SHA256 Credential=([^,]+), ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]+)$")
@@ -43,17 +44,6 @@ BAD_SIGNATURE = (
     "The request signature we calculated does not match the signature you provided. "
     "Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
 )
-FAILURES = {
-    400: "ValidationException",
-    403: "AccessDeniedException",
-    404: "ResourceNotFoundException",
-    408: "ModelTimeoutException",
-    424: "ModelErrorException",
-    429: "ThrottlingException",
-    500: "InternalServerException",
-    503: "ServiceUnavailableException",
-}
-PAD = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 
 def served_model(model_id: str) -> str:
@@ -96,8 +86,9 @@ class FakeBedrock(ThreadedFake):
         if request.method != "POST" or m is None:
             return self._error(404, "UnknownOperationException", None, CORAL_NS)
         model, op = unquote(m.group("model")), m.group("op")
-        if (status := _failure(model)) is not None:
-            return self._error(status, FAILURES.get(status, "InternalServerException"), f"fake failure {status}")
+        endpoint = op.replace("-", "_")
+        if (status := failure(model)) is not None:
+            return self._answer(fixtures.error("bedrock", endpoint, status, {}))
         try:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -105,16 +96,11 @@ class FakeBedrock(ThreadedFake):
         if op.startswith("invoke") and "anthropic_version" not in doc:
             return self._error(400, "ValidationException", "Malformed input request: anthropic_version is required")
         words = chunks_for(model.rsplit("/", 1)[-1])
-        fresh = prompt_tokens(body)
-        if op == "converse":
-            return self._converse(words, fresh)
-        if op == "converse-stream":
-            return await self._stream(request, self._converse_frames(words, fresh), {})
-        if op == "invoke":
-            return self._invoke(model, words, fresh)
-        return await self._stream(
-            request, self._invoke_frames(model, words, fresh), {"X-Amzn-Bedrock-Content-Type": "application/json"}
-        )
+        values = self._values(model, words, prompt_tokens(body))
+        if op in ("converse", "invoke"):
+            return self._answer(fixtures.response("bedrock", endpoint, values))
+        answer = fixtures.stream("bedrock", endpoint, values, words, "stream.events.json")
+        return await self.stream(request, answer.headers, answer.frames)
 
     # --- SigV4, checked as AWS does
     def _check_signature(self, request: web.Request, body: bytes) -> web.Response | None:
@@ -156,105 +142,25 @@ class FakeBedrock(ThreadedFake):
             return self._error(403, "InvalidSignatureException", BAD_SIGNATURE, CORAL_NS)
         return None
 
-    # --- answers
-    def _headers(self) -> dict[str, str]:
-        return {"x-amzn-RequestId": str(uuid.uuid4())}
-
+    # --- answers: the recorded fixtures (tests/fixtures/bedrock/)
     def _error(self, status: int, code: str, message: str | None, namespace: str = BEDROCK_NS) -> web.Response:
-        headers = {**self._headers(), "x-amzn-ErrorType": f"{code}:{namespace}", "Content-Type": "application/json"}
+        """The fake's own refusals (its signature check): Bedrock's error shape, as in errors.json."""
+        headers = {"x-amzn-RequestId": str(uuid.uuid4()), "x-amzn-ErrorType": f"{code}:{namespace}"}
+        headers["Content-Type"] = "application/json"
         return web.Response(status=status, body=orjson.dumps({"message": message}), headers=headers)
 
-    def _usage(self, fresh: int, output: int) -> dict:
-        usage = {"inputTokens": fresh, "outputTokens": output}
-        usage["totalTokens"] = fresh + output + self.cache_read + self.cache_write
-        if self.cache_read or self.cache_write:
-            usage["cacheReadInputTokens"] = self.cache_read
-            usage["cacheWriteInputTokens"] = self.cache_write
-        return usage
-
-    def _converse(self, words: list[str], fresh: int) -> web.Response:
-        doc = {
-            "output": {"message": {"role": "assistant", "content": [{"text": "".join(words)}]}},
-            "stopReason": "end_turn",
-            "usage": self._usage(fresh, len(words)),
-            "metrics": {"latencyMs": 42},
-        }
-        return web.Response(body=orjson.dumps(doc), headers={**self._headers(), "Content-Type": "application/json"})
-
-    def _converse_frames(self, words: list[str], fresh: int) -> list[bytes]:
-        pads = itertools.cycle(range(1, len(PAD)))
-        ev = eventstream.event
-        return [
-            ev("messageStart", {"role": "assistant", "p": PAD[: next(pads)]}),
-            *[
-                ev("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": w}, "p": PAD[: next(pads)]})
-                for w in words
-            ],
-            ev("contentBlockStop", {"contentBlockIndex": 0, "p": PAD[: next(pads)]}),
-            ev("messageStop", {"stopReason": "end_turn", "p": PAD[: next(pads)]}),
-            ev("metadata", {"usage": self._usage(fresh, len(words)), "metrics": {"latencyMs": 42}, "p": PAD[:5]}),
-        ]
-
-    def _anthropic_usage(self, fresh: int, output: int) -> dict:
+    def _values(self, model: str, words: list[str], fresh: int) -> dict[str, int | str]:
         return {
-            "input_tokens": fresh,
-            "cache_creation_input_tokens": self.cache_write,
-            "cache_read_input_tokens": self.cache_read,
-            "output_tokens": output,
-        }
-
-    def _message(self, model: str, words: list[str], fresh: int) -> dict:
-        return {
-            "id": f"msg_bdrk_{next(self._ids):024d}",
-            "type": "message",
-            "role": "assistant",
+            "prompt": fresh,
+            "output": len(words),
+            "cache_read": self.cache_read,
+            "cache_write": self.cache_write,
             "model": served_model(model),
-            "content": [{"type": "text", "text": "".join(words)}],
-            "stop_reason": "end_turn",
-            "stop_sequence": None,
-            "usage": self._anthropic_usage(fresh, len(words)),
+            "text": "".join(words),
         }
 
-    def _invoke(self, model: str, words: list[str], fresh: int) -> web.Response:
-        headers = {
-            **self._headers(),
-            "Content-Type": "application/json",
-            "X-Amzn-Bedrock-Input-Token-Count": str(fresh),
-            "X-Amzn-Bedrock-Output-Token-Count": str(len(words)),
-            "X-Amzn-Bedrock-Cache-Read-Input-Token-Count": str(self.cache_read),
-            "X-Amzn-Bedrock-Cache-Write-Input-Token-Count": str(self.cache_write),
-            "X-Amzn-Bedrock-Invocation-Latency": "42",
-        }
-        return web.Response(body=orjson.dumps(self._message(model, words, fresh)), headers=headers)
-
-    def _invoke_frames(self, model: str, words: list[str], fresh: int) -> list[bytes]:
-        message = self._message(model, words, fresh)
-        start = {**message, "content": [], "stop_reason": None, "usage": {**message["usage"], "output_tokens": 1}}
-        metrics = {
-            "inputTokenCount": fresh,
-            "outputTokenCount": len(words),
-            "invocationLatency": 42,
-            "firstByteLatency": 10,
-            "cacheReadInputTokenCount": self.cache_read,
-            "cacheWriteInputTokenCount": self.cache_write,
-        }
-        natives = [
-            {"type": "message_start", "message": start},
-            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-            *[{"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}} for w in words],
-            {"type": "content_block_stop", "index": 0},
-            {
-                "type": "message_delta",
-                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                "usage": {"output_tokens": len(words)},
-            },
-            {"type": "message_stop", "amazon-bedrock-invocationMetrics": metrics},
-        ]
-        return [eventstream.chunk(n, pad=PAD[: 1 + i % 20]) for i, n in enumerate(natives)]
-
-    async def _stream(self, request: web.Request, frames: list[bytes], headers: dict[str, str]) -> web.StreamResponse:
-        content_type = {"Content-Type": "application/vnd.amazon.eventstream"}
-        return await self.stream(request, {**self._headers(), **headers, **content_type}, frames)
+    def _answer(self, answer: Answer) -> web.Response:
+        return web.Response(body=answer.body, status=answer.status, headers=answer.headers)
 
 
 class _Raw(io.BytesIO):
@@ -279,8 +185,3 @@ def intercept(
 
     client.meta.events.register("before-send.bedrock-runtime", before_send)
     return sent
-
-
-def _failure(model: str) -> int | None:
-    name = model.rsplit("/", 1)[-1]
-    return int(name[5:]) if re.fullmatch(r"fail-\d{3}", name) else None

@@ -1,7 +1,7 @@
 """The Bedrock provider module: credentials, model ids, prompts, errors as boto3 reads them, usage of every shape.
 
 Usage is checked on the fake Bedrock's real bytes (fetched with an upstream
-signature) as well as on hand-made documents.
+signature), on the recorded fixtures as a table, and on hand-made documents.
 """
 
 from __future__ import annotations
@@ -22,9 +22,12 @@ from lmgate.providers.bedrock import PROVIDER, ClientCredential, parse_operation
 from lmgate.sigv4 import sign_upstream
 from lmgate.stats.capture import Capture
 from lmgate.usage import Usage
-from tests.fakes import eventstream
+from tests.fakes import eventstream, fixtures
 from tests.fakes.bedrock import FakeBedrock, intercept
 from tests.fakes.upstream import WORDS, prompt_tokens
+from tests.unit.providers.fixture_table import PROMPT as TABLE_PROMPT
+from tests.unit.providers.fixture_table import WORDS as TABLE_WORDS
+from tests.unit.providers.fixture_table import Case, recorded, usage_of
 
 SESSION = boto3.Session()
 CONVERSE = {"messages": [{"role": "user", "content": [{"text": "hello there"}]}], "system": [{"text": "be brief"}]}
@@ -397,7 +400,12 @@ def test_usage_of_every_operation(bedrock, cache_read, cache_write):
 def test_events_shape(bedrock):
     _, _, raw, _ = fetch(bedrock, "stream-2", "converse-stream", CONVERSE)
     events = PROVIDER.events(raw)
-    assert events[0] == {"event": "messageStart", "message_type": "event", "data": {"role": "assistant", "p": "a"}}
+    assert (events[0]["event"], events[0]["message_type"], events[0]["data"]["role"]) == (
+        "messageStart",
+        "event",
+        "assistant",
+    )
+    assert events[0]["data"]["p"].isalnum()  # the padding Bedrock adds to mask the length of each event
     assert events[1]["data"]["delta"] == {"text": "Hello"}
     _, _, raw, _ = fetch(bedrock, "stream-2", "invoke-with-response-stream", NATIVE)
     first = PROVIDER.events(raw)[0]
@@ -490,3 +498,70 @@ def test_stream_exceptions_are_events_without_usage():
         "data": {"message": "Too many tokens"},
     }
     assert PROVIDER.usage_from_events(events) == Usage()
+
+
+# --- the recorded answers of each operation (tests/fixtures/bedrock/), as a table
+
+OUT = len(TABLE_WORDS)
+CACHE = {"cache_read": 1000, "cache_write": 64}
+FRESH = Usage(TABLE_PROMPT, OUT, None, None, usage_source="provider")
+CACHED = Usage(TABLE_PROMPT + 1064, OUT, 1000, 64, usage_source="provider")
+NATIVE_ZEROS = Usage(TABLE_PROMPT, OUT, 0, 0, usage_source="provider")  # Anthropic's native body reports zeros
+
+TABLE = {
+    "converse": Case("converse", "response.json", HAIKU, FRESH),
+    "converse with cache reads and writes: Bedrock's inputTokens leaves them out": Case(
+        "converse", "response.json", HAIKU, CACHED, CACHE
+    ),
+    "converse with only a cache write reports both counts": Case(
+        "converse",
+        "response.json",
+        HAIKU,
+        Usage(TABLE_PROMPT + 64, OUT, 0, 64, usage_source="provider"),
+        {"cache_write": 64},
+    ),
+    "converse-stream: the metadata event": Case("converse_stream", "stream.events.json", HAIKU, CACHED, CACHE),
+    "converse-stream cut before its metadata event": Case(
+        "converse_stream", "stream.events.json", HAIKU, Usage(), CACHE, cut=1
+    ),
+    "invoke: Anthropic's native body": Case("invoke", "response.json", "claude-3-haiku-20240307", NATIVE_ZEROS),
+    "invoke-with-response-stream: the invocation metrics": Case(
+        "invoke_with_response_stream",
+        "stream.events.json",
+        "claude-3-haiku-20240307",
+        Usage(TABLE_PROMPT + 1064, OUT, 1000, 64, usage_source="provider"),
+        CACHE,
+    ),
+    "invoke-with-response-stream cut before the metrics: Anthropic's own events": Case(
+        "invoke_with_response_stream",
+        "stream.events.json",
+        "claude-3-haiku-20240307",
+        Usage(TABLE_PROMPT + 1064, OUT, 1000, 64, usage_source="provider"),
+        CACHE,
+        cut=1,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(TABLE))
+def test_usage_of_recorded_answers(name):
+    assert usage_of(PROVIDER, "bedrock", TABLE[name]) == TABLE[name].expected
+
+
+@pytest.mark.parametrize(("values", "expected"), [({}, NATIVE_ZEROS), (CACHE, CACHED)])
+def test_usage_of_the_recorded_invoke_headers(values, expected):
+    answer = fixtures.response("bedrock", "invoke", recorded("claude-3-haiku-20240307", **values))
+    assert PROVIDER.usage_from_headers(answer.headers) == expected
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 408, 424, 429, 500, 503])
+def test_recorded_errors_are_botocores_modelled_exceptions_and_the_gateways_share_their_shape(status):
+    recorded_error = fixtures.error("bedrock", "converse", status, {})
+    c = client("http://bedrock.test")
+    intercept(c, lambda req: (status, recorded_error.headers, recorded_error.body))
+    code = recorded_error.headers["x-amzn-ErrorType"].split(":")[0]
+    with pytest.raises(getattr(c.exceptions, code)) as e:
+        c.converse(modelId=HAIKU, **CONVERSE)
+    assert e.value.response["Error"]["Message"] == recorded_error.json()["message"]
+    ours = json.loads(PROVIDER.error_body(status, "m", ErrorKind.UNAVAILABLE))
+    assert ours["message"] == "m" and set(recorded_error.json()) <= set(ours)  # ours adds __type
