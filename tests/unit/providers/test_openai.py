@@ -25,7 +25,11 @@ def provider_usage(inp, out, cache_read, reasoning, model, cache_write=0) -> Usa
 CASES = {
     "chat completion": Case("chat_completions", "response.json", GPT, provider_usage(PROMPT, OUT, 0, 0, GPT)),
     "chat completion with cached prompt and reasoning tokens": Case(
-        "chat_completions", "response.json", GPT, provider_usage(1045, OUT + 64, 1024, 64, GPT, 21), CACHED_AND_REASONING
+        "chat_completions",
+        "response.json",
+        GPT,
+        provider_usage(1045, OUT + 64, 1024, 64, GPT, 21),
+        CACHED_AND_REASONING,
     ),
     "chat stream with include_usage: the last chunk's usage": Case(
         "chat_completions", "stream.sse", GPT, provider_usage(PROMPT, OUT, 0, 0, GPT)
