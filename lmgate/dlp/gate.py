@@ -64,6 +64,8 @@ class DlpGate:
             return "the DLP scanner is starting"
         if task.cancelled() or task.exception() is not None:
             return "the DLP scanner failed to start"
+        if self._scanner is not None and self._scanner.restarting:
+            return "a DLP scanner process died and is being replaced"
         return None
 
     async def check(
@@ -87,9 +89,17 @@ class DlpGate:
             ) from None
         try:
             result = await self._scanner.scan(kind, body, doc, mode)
-        except Exception as e:  # the scan itself failed: the unscanned verdict
-            log.error("DLP scan failed (%s); applying the unscanned-prompt verdict", type(e).__name__)
-            result = DlpResult(skipped=True, skip_reason=SCANNER_ERROR, skip_action=self.cfg.oversize_action(mode))
+        except Exception as e:
+            log.error("DLP scan failed (%s)", type(e).__name__)
+            result = DlpResult(skipped=True, skip_reason=SCANNER_ERROR)
+        if result.skipped and result.skip_reason == SCANNER_ERROR:
+            # The scanner broke (a worker died), not the prompt: dlp.on_oversize is about prompts too large or
+            # slow to scan, so whatever it says, this request waits for a scanner that works (a retryable 503).
+            raise DlpNotReady(
+                "lmgate: data-loss prevention could not scan this request (a scanner process failed); "
+                "request not forwarded, retry shortly",
+                headers={"Retry-After": "1"},
+            )
         verdict = decide(mode, result)
         fields = stats_fields(mode, result, verdict)
         if verdict.action == "block":

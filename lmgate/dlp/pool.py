@@ -99,6 +99,11 @@ class ScanPool:
         log.debug("dlp: pool scan of %d field(s) took %.1f ms", len(texts), (time.monotonic() - started) * 1000)
         return result
 
+    @property
+    def restarting(self) -> bool:
+        """A scanner process died and its replacement pool is starting."""
+        return self._restart_task is not None and not self._restart_task.done()
+
     async def _restart(self, broken: ProcessPoolExecutor) -> None:
         async with self._restarting:
             if self._executor is not broken:

@@ -86,6 +86,11 @@ class DlpScanner:
         if self._pool is not None:
             await self._pool.close()
 
+    @property
+    def restarting(self) -> bool:
+        """Its worker pool is being replaced (a scanner process died): scans fail until it is back."""
+        return self._pool is not None and self._pool.restarting
+
     async def scan(self, provider_kind: str, body: bytes, doc: dict | None, mode: str) -> DlpResult:
         """Scan the prompt of one request in ``mode`` (off, log, block, redact)."""
         if mode == "off":

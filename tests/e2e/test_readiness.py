@@ -3,6 +3,10 @@ needs judging passes unjudged (real nginx + sidecar, a DLP scanner that really t
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+
 import openai
 import orjson
 import pytest
@@ -36,7 +40,8 @@ def health(gw: Gateway) -> tuple[int, dict | None]:
 def test_health_is_503_and_dlp_keys_get_a_503_until_the_scanner_is_ready(tmp_path, fake):
     fake.clear()
     # three scanner processes spawn and load presidio on the test machine's CPUs: seconds, as in production
-    gw = Gateway(tmp_path, fake.base_url, {"dlp": {"workers": 3}})
+    # a request waits at most max_scan_ms for the scanner: short, so the scanner is surely still starting then
+    gw = Gateway(tmp_path, fake.base_url, {"dlp": {"workers": 3, "max_scan_ms": 100}})
     rows = [(f"ready-{m}", KEYS[m], "privacy", {"dlp": "off" if m == "plain" else m}) for m in KEYS]
     gw.write_allowlist(rows, wait=False)
     gw.start(ready=False)
@@ -69,3 +74,29 @@ def test_health_is_503_and_dlp_keys_get_a_503_until_the_scanner_is_ready(tmp_pat
         assert ask(gw, "log", f"write to {EMAIL}").choices[0].message.content
     finally:
         gw.stop()
+
+
+def test_a_dead_scanner_process_is_a_retryable_503_whatever_on_oversize_says(tmp_path, fake):
+    # on_oversize: allow lets prompts too large or slow to scan through; a broken scanner is not that
+    fake.clear()
+    gw = Gateway(tmp_path, fake.base_url, {"dlp": {"workers": 1, "on_oversize": "allow"}})
+    gw.write_allowlist([("ready-block", KEYS["block"], "privacy", {"dlp": "block"})], wait=False)
+    with gw:
+        gw.start()
+        pids = re.findall(r"dlp: 1 scanner process\(es\) ready: \[(\d+)\]", gw.sidecar_log())
+        assert len(pids) == 1, gw.sidecar_log()
+        os.kill(int(pids[0]), signal.SIGKILL)  # the sidecar's own worker, started by this test's gateway
+        # more than dlp.inline_max_bytes of text: scanned in the worker, which is gone
+        prompt = f"write to {EMAIL} " + "lorem ipsum dolor sit amet " * 200
+        with pytest.raises(openai.InternalServerError) as e:
+            ask(gw, "block", prompt)
+        assert e.value.status_code == 503 and "could not scan this request" in e.value.message, e.value
+        assert e.value.response.headers.get("retry-after") == "1"
+        assert fake.received == []  # never forwarded unscanned
+        line = gw.next_stats(1, timeout=10)[0]
+        assert (line["status"], line["error_type"]) == (503, "dlp_not_ready")
+        # the pool is replaced: health comes back, and the same prompt is judged (blocked for its e-mail address)
+        wait_for(lambda: health(gw)[0] == 200, timeout=90, what="health 200 once the new pool is up")
+        with pytest.raises(openai.PermissionDeniedError):
+            ask(gw, "block", prompt)
+        assert fake.received == []
