@@ -1,13 +1,24 @@
 """Hourly and daily usage rollups of the stats lines, in an embedded SQLite file.
 
-Two tables of one shape, ``rollup_hour`` and ``rollup_day``: one row per bucket
-start (epoch seconds, UTC) x key_id x owner x provider x model, with the sums of
-its lines. The four names are stored as ids into ``names`` (id 0 is the empty
-name, for an absent one: NULLs would never match an upsert's conflict target),
-which keeps rows and indexes small. Cost is summed as an integer count of 1e-10
-USD (the precision ``pricing.cost_usd`` rounds to), so totals do not depend on
-the order or batching of lines: a rebuild from the JSONL files arrives at exactly
-the totals live ``add`` did.
+Tables come in families, each an hour and a day table of one shape: one row per
+bucket start (epoch seconds, UTC) x its dimensions, with sums of the lines.
+- ``rollup_hour``/``_day``: per key_id x owner x provider x model, the usage sums;
+- ``counts_hour``/``_day``: per the same four and a series (latency, ttfb and
+  gateway time as histogram buckets, ``histogram.py``; error_type; DLP findings
+  per entity type) and a label (the bucket, or a name), a count;
+- ``models_*`` and ``counts_models_*``: the same per provider x model only, so a
+  view of everyone (no key or owner) reads rows per model, not per key;
+- ``recent_errors``: the last ``RECENT_MAX`` lines with an error_type;
+- ``key_seen``: each key's latest line.
+Names are stored as ids into ``names`` (id 0 is the empty name, for an absent
+one: NULLs would never match an upsert's conflict target), which keeps rows and
+indexes small. Cost is summed as an integer count of 1e-10 USD (the precision
+``pricing.cost_usd`` rounds to), so totals do not depend on the order or
+batching of lines: a rebuild from the JSONL files arrives at exactly the totals
+live ``add`` did (``rollup_rows.py`` turns a line into rows for both).
+
+The SQL is standard (upserts with ON CONFLICT, CASE, no SQLite functions), so
+another database can hold the same tables behind the same methods.
 
 All methods block; call them from a worker thread. One connection writes and
 another reads (WAL), each behind its own lock, so queries do not wait on a batch.
@@ -20,61 +31,97 @@ import logging
 import sqlite3
 import threading
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import orjson
 
+from lmgate.stats.rollup_rows import (
+    COST_UNIT,
+    DIMENSIONS,
+    NAMED_SERIES,
+    RECENT_MAX,
+    SERIES,
+    SUMS,
+    TOKEN_FIELDS,
+    Batch,
+    Malformed,
+)
+
 log = logging.getLogger("lmgate.stats")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: counts, models, recent_errors, key_seen (issue 16)
 HOUR, DAY = 3600, 86400
-COST_UNIT = 10**10  # cost is stored in 1e-10 USD
-DIMENSIONS = ("key_id", "owner", "provider", "model")
-TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
 METRICS = ("requests", *TOKEN_FIELDS, "cost_usd", "errors")
 GROUPS = (*DIMENSIONS, "hour", "day")
 TABLES = {"hour": "rollup_hour", "day": "rollup_day"}
-MAX_COUNT = 2**48  # a larger token count is garbage, and sums must stay within SQLite's int64
-MAX_NAME = 200  # longer names (a client's model string) are cut: they only label rows
 MAX_CACHED_NAMES = 100_000
 MAX_LOGGED = 20  # malformed lines logged one by one per rebuild; the rest only counted
-
-_SUMS = ("requests", *TOKEN_FIELDS, "cost_e10", "errors")
-_COLUMNS = ("start", *DIMENSIONS, *_SUMS)
-_KEY = "start, key_id, owner, provider, model"
+_MODEL_GROUPS = frozenset(("provider", "model", "hour", "day"))  # what the per-model tables can answer
+_SERIES_NAMES = {v: k for k, v in SERIES.items()}
 
 Bucket = Literal["hour", "day"]
-# In memory a row is keyed by (hour start, key_id, owner, provider, model) names.
-Rows = dict[tuple[int, str, str, str, str], list[int]]
 
 
-class Malformed(ValueError):
-    """A stats line the rollups cannot count (bad ts, a count that is no count...)."""
+@dataclass(frozen=True, slots=True)
+class _Family:
+    """An hour and a day table: name-id dimensions, integer dimensions, sums."""
+
+    prefix: str
+    dims: tuple[str, ...]
+    extra: tuple[str, ...]
+    sums: tuple[str, ...]
+
+    def table(self, bucket: Bucket) -> str:
+        return f"{self.prefix}_{bucket}"
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return ("start", *self.dims, *self.extra)
+
+    def schema(self) -> list[str]:
+        cols = ", ".join(f"{c} INTEGER NOT NULL" for c in (*self.key, *self.sums))
+        out = []
+        for bucket in TABLES:
+            t = self.table(bucket)  # type: ignore[arg-type]
+            out.append(f"CREATE TABLE {t} ({cols}, PRIMARY KEY ({', '.join(self.key)})) WITHOUT ROWID")
+            out += [f"CREATE INDEX {t}_{d} ON {t} ({d}, start)" for d in ("key_id", "owner") if d in self.dims]
+        return out
+
+    def upsert(self, bucket: Bucket) -> str:
+        cols = (*self.key, *self.sums)
+        updates = ", ".join(f"{c} = {c} + excluded.{c}" for c in self.sums)
+        return (
+            f"INSERT INTO {self.table(bucket)} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+            f" ON CONFLICT ({', '.join(self.key)}) DO UPDATE SET {updates}"
+        )
+
+
+USAGE = _Family("rollup", DIMENSIONS, (), SUMS)
+USAGE_MODELS = _Family("models", ("provider", "model"), (), SUMS)
+COUNTS = _Family("counts", DIMENSIONS, ("series", "label"), ("n",))
+COUNTS_MODELS = _Family("counts_models", ("provider", "model"), ("series", "label"), ("n",))
+FAMILIES = (USAGE, USAGE_MODELS, COUNTS, COUNTS_MODELS)
+_MODELS_OF = {USAGE: USAGE_MODELS, COUNTS: COUNTS_MODELS}
+_RECENT_COLUMNS = ("at", "request_id", *DIMENSIONS, "status", "error_type")
 
 
 def _schema() -> list[str]:
     out = [
         "CREATE TABLE names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)",
         "INSERT INTO names (id, name) VALUES (0, '')",
+        "CREATE TABLE recent_errors (seq INTEGER PRIMARY KEY, at REAL NOT NULL, request_id TEXT NOT NULL, "
+        + ", ".join(f"{c} INTEGER NOT NULL" for c in (*DIMENSIONS, "status", "error_type"))
+        + ")",
+        "CREATE INDEX recent_errors_at ON recent_errors (at)",
+        "CREATE TABLE key_seen (key_id INTEGER PRIMARY KEY, last REAL NOT NULL)",
     ]
-    sums = ", ".join(f"{c} INTEGER NOT NULL" for c in _SUMS)
-    dims = ", ".join(f"{d} INTEGER NOT NULL" for d in DIMENSIONS)
-    for table in TABLES.values():
-        out += [
-            f"CREATE TABLE {table} (start INTEGER NOT NULL, {dims}, {sums}, PRIMARY KEY ({_KEY})) WITHOUT ROWID",
-            f"CREATE INDEX {table}_key ON {table} (key_id, start)",
-            f"CREATE INDEX {table}_owner ON {table} (owner, start)",
-        ]
+    for family in FAMILIES:
+        out += family.schema()
     return out
-
-
-def _upsert(table: str) -> str:
-    marks = ", ".join("?" * len(_COLUMNS))
-    updates = ", ".join(f"{c} = {c} + excluded.{c}" for c in _SUMS)
-    return f"INSERT INTO {table} ({', '.join(_COLUMNS)}) VALUES ({marks}) ON CONFLICT ({_KEY}) DO UPDATE SET {updates}"
 
 
 class Rollups:
@@ -147,13 +194,19 @@ class Rollups:
 
     def add(self, records: Iterable[dict]) -> int:
         """Add stats lines (dicts) in one transaction; returns how many were used."""
-        rows, skipped = _aggregate(records)
+        batch = Batch()
+        skipped = 0
+        for record in records:
+            try:
+                batch.add(record)
+            except Malformed:
+                skipped += 1
         self.skipped += skipped
         if skipped:
             log.warning("rollups: skipped %d stats records without a usable ts or numbers", skipped)
         with self._write_lock, self._transaction():
-            self._upsert_rows(rows)
-        return sum(sums[0] for sums in rows.values())
+            self._upsert(batch)
+        return batch.lines
 
     def rebuild(self, jsonl_path: Path, batch_rows: int = 100_000) -> int:
         """Wipe and recompute from ``jsonl_path`` and its rotated ``.gz`` siblings; returns lines read.
@@ -165,24 +218,21 @@ class Rollups:
         self.malformed = 0
         lines = 0
         with self._write_lock, self._transaction():
-            for table in TABLES.values():
+            for table in self._tables():
                 self._db.execute(f"DELETE FROM {table}")  # names stay: other processes may hold their ids
-            rows: Rows = {}
+            batch = Batch()
             for where, raw in _lines(stats_files(jsonl_path)):
                 lines += 1
                 try:
-                    record = orjson.loads(raw)
-                    if not isinstance(record, dict):
-                        raise Malformed("not a JSON object")
-                    _add_row(rows, _row(record))  # the checks add() makes, so both skip the same lines
+                    batch.add(orjson.loads(raw))  # the checks add() makes, so both skip the same lines
                 except (orjson.JSONDecodeError, Malformed) as e:
                     self.malformed += 1
                     if self.malformed <= MAX_LOGGED:
                         log.warning("rollups rebuild: %s: malformed stats line skipped (%s)", where, e)
-                if len(rows) >= batch_rows:
-                    self._upsert_rows(rows)
-                    rows = {}
-            self._upsert_rows(rows)
+                if len(batch.usage) + len(batch.counts) >= batch_rows:
+                    self._upsert(batch)
+                    batch = Batch()
+            self._upsert(batch)
         with self._write_lock:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the rebuild's WAL is as big as the store
         if self.malformed:
@@ -190,26 +240,48 @@ class Rollups:
         log.info("rollups rebuilt from %d stats lines", lines)
         return lines
 
-    def _upsert_rows(self, hour_rows: Rows) -> None:
-        """Upsert into both tables; the caller holds the write lock inside a transaction."""
-        ids = self._name_ids({name for key in hour_rows for name in key[1:]})
-        hours: dict[tuple[int, ...], list[int]] = {}
-        days: dict[tuple[int, ...], list[int]] = {}
-        for (start, key, owner, provider, model), sums in hour_rows.items():
-            dims = (ids[key], ids[owner], ids[provider], ids[model])
-            hours[(start, *dims)] = sums
-            day_key = (start - start % DAY, *dims)
-            day = days.get(day_key)
-            days[day_key] = sums if day is None else [a + b for a, b in zip(day, sums, strict=True)]
-        for table, rows in ((TABLES["hour"], hours), (TABLES["day"], days)):
-            self._db.executemany(_upsert(table), [(*k, *v) for k, v in rows.items()])
+    @staticmethod
+    def _tables() -> list[str]:
+        return [f.table(b) for f in FAMILIES for b in ("hour", "day")] + ["recent_errors", "key_seen"]
+
+    def _upsert(self, batch: Batch) -> None:
+        """Write a batch into every table; the caller holds the write lock inside a transaction."""
+        ids = self._name_ids(batch.names())
+        usage = {(s, ids[k], ids[o], ids[p], ids[m]): v for (s, k, o, p, m), v in batch.usage.items()}
+        counts = {
+            (s, ids[k], ids[o], ids[p], ids[m], series, ids[label] if isinstance(label, str) else label): [n]
+            for (s, k, o, p, m, series, label), n in batch.counts.items()
+        }
+        for family, rows in (
+            (USAGE, usage),
+            (USAGE_MODELS, _project(usage, (0, 3, 4))),
+            (COUNTS, counts),
+            (COUNTS_MODELS, _project(counts, (0, 3, 4, 5, 6))),
+        ):
+            for bucket, bucket_rows in (("hour", rows), ("day", _project(rows, None))):
+                if bucket_rows:
+                    self._db.executemany(family.upsert(bucket), [(*k, *v) for k, v in bucket_rows.items()])
+        if batch.recent:
+            self._db.executemany(
+                f"INSERT INTO recent_errors ({', '.join(_RECENT_COLUMNS)}) VALUES ({', '.join('?' * 8)})",
+                [(at, rid, ids[k], ids[o], ids[p], ids[m], st, ids[e]) for at, rid, k, o, p, m, st, e in batch.recent],
+            )
+            last = self._db.execute("SELECT MAX(seq) FROM recent_errors").fetchone()[0]
+            self._db.execute("DELETE FROM recent_errors WHERE seq <= ?", (last - RECENT_MAX,))
+        if batch.seen:
+            self._db.executemany(
+                "INSERT INTO key_seen (key_id, last) VALUES (?, ?) ON CONFLICT (key_id) DO UPDATE SET "
+                "last = CASE WHEN excluded.last > key_seen.last THEN excluded.last ELSE key_seen.last END",
+                [(ids[k], t) for k, t in batch.seen.items()],
+            )
 
     def _name_ids(self, names: set[str]) -> dict[str, int]:
         new = [n for n in names if n not in self._ids]
         if new:
             if len(self._ids) > MAX_CACHED_NAMES:
                 self._ids.clear()
-            self._db.executemany("INSERT OR IGNORE INTO names (name) VALUES (?)", [(n,) for n in new])
+            add = "INSERT INTO names (name) VALUES (?) ON CONFLICT (name) DO NOTHING"
+            self._db.executemany(add, [(n,) for n in new])
             for start in range(0, len(new), 500):  # SQLite caps bound parameters per statement
                 chunk = new[start : start + 500]
                 marks = ", ".join("?" * len(chunk))
@@ -236,42 +308,92 @@ class Rollups:
         the range widened to whole UTC days (inexact at its edges).
         Rows come ordered by hour/day, then by cost, highest first.
         """
-        group = list(dict.fromkeys(group_by))
-        bad = [g for g in group if g not in GROUPS]
-        if bad:
-            raise ValueError(f"cannot group by {', '.join(bad)}: choose from {', '.join(GROUPS)}")
-        if bucket not in TABLES:
-            raise ValueError(f"bucket must be 'hour' or 'day', not {bucket!r}")
-        if bucket == "day" and "hour" in group:
-            raise ValueError("grouping by hour needs bucket='hour'")
+        group = _check_group(group_by, bucket)
+        rows = self._select(USAGE, group, since, until, key_id, owner, bucket)
+        return [_result(group, row) for row in rows if row[len(group)] is not None]
+
+    def counts(
+        self,
+        series: Collection[str],
+        since: float,
+        until: float | None = None,
+        group_by: Iterable[str] = (),
+        key_id: str | None = None,
+        owner: str | None = None,
+        bucket: Bucket = "hour",
+    ) -> list[dict[str, Any]]:
+        """Counts of ``series`` (of ``rollup_rows.SERIES``) over a range as ``query`` reads it.
+
+        Rows: the ``group_by`` values, ``series``, ``label`` (a histogram bucket for
+        latency, ttfb and gateway; the error_type or DLP entity for error and dlp)
+        and ``n``.
+        """
+        unknown = [x for x in series if x not in SERIES]
+        if unknown or not series:
+            raise ValueError(f"series must be some of {', '.join(SERIES)}, not {', '.join(unknown) or 'none'}")
+        group = _check_group(group_by, bucket)
+        where = (f" AND series IN ({', '.join('?' * len(series))})", [SERIES[x] for x in series])
+        rows = self._select(COUNTS, [*group, "series", "label"], since, until, key_id, owner, bucket, where)
+        out = []
+        for row in rows:
+            if row[-1] is None:
+                continue
+            result = _result(group, row[: len(group)], ())
+            name = _SERIES_NAMES[row[len(group)]]
+            label = row[len(group) + 1] if name not in NAMED_SERIES else row[-2]
+            out.append({**result, "series": name, "label": label, "n": row[-1]})
+        return out
+
+    def _select(
+        self,
+        family: _Family,
+        group: list[str],
+        since: float,
+        until: float | None,
+        key_id: str | None,
+        owner: str | None,
+        bucket: Bucket,
+        where: tuple[str, list] = ("", []),
+    ) -> list[tuple]:
+        """Rows of ``group`` values and the family's sums (ordered by time, then the first sum, highest
+        first); for counts, the label's name follows the group values."""
+        if key_id is None and owner is None and all(g in _MODEL_GROUPS for g in group if g not in family.extra):
+            family = _MODELS_OF[family]  # everyone's: the per-model tables hold the same sums in fewer rows
         lo, hi = _floor(since, HOUR), None if until is None else _ceil(until, HOUR)
         filters, values = [], []
         for col, value in (("key_id", key_id), ("owner", owner)):
             if value is not None:
                 filters.append(f" AND {col} = (SELECT id FROM names WHERE name = ?)")
                 values.append(value)
+        filters.append(where[0])
+        values += where[1]
+        cols = ", ".join((*family.key, *family.sums))
         legs, params = [], []
-        for table, start, end in _legs(lo, hi, bucket, "hour" in group):
+        for b, start, end in _legs(lo, hi, bucket, "hour" in group):
             legs.append(
-                f"SELECT {', '.join(_COLUMNS)} FROM {table} WHERE start >= ?"
+                f"SELECT {cols} FROM {family.table(b)} WHERE start >= ?"
                 + ("" if end is None else " AND start < ?")
                 + "".join(filters)
             )
             params += [start, *([] if end is None else [end]), *values]
         expr = {"hour": "start", "day": f"start - start % {DAY}"}
+        sums = family.sums
         # "+" keeps SQLite from scanning a whole (owner, start) index just to get groups in order.
         inner = (
-            f"SELECT {', '.join([f'{expr.get(g, g)} AS {g}' for g in group] + [f'SUM({c}) AS {c}' for c in _SUMS])}"
-            f" FROM ({' UNION ALL '.join(legs)})"
+            f"SELECT {', '.join([f'{expr.get(g, g)} AS {g}' for g in group] + [f'SUM({c}) AS {c}' for c in sums])}"
+            f" FROM ({' UNION ALL '.join(legs)}) AS legs"
             + (f" GROUP BY {', '.join(g if g in expr else '+' + g for g in group)}" if group else "")
         )
         # Names are looked up after grouping, on the few result rows only.
-        outer = [g if g in expr else f"(SELECT name FROM names WHERE id = g.{g})" for g in group]
-        order = [g for g in group if g in expr] + ["cost_e10 DESC"] + [f"{i + 1}" for i in range(len(group))]
-        sql = f"SELECT {', '.join([*outer, *_SUMS])} FROM ({inner}) AS g ORDER BY {', '.join(order)}"
+        outer = [g if g in expr or g in family.extra else f"(SELECT name FROM names WHERE id = g.{g})" for g in group]
+        if "label" in group:  # the name of a named series' label
+            named = ", ".join(str(SERIES[x]) for x in sorted(NAMED_SERIES))
+            outer.append(f"CASE WHEN g.series IN ({named}) THEN (SELECT name FROM names WHERE id = g.label) END")
+        order = [g for g in group if g in expr] + [f"{sums[-1] if 'cost_e10' not in sums else 'cost_e10'} DESC"]
+        order += [f"{i + 1}" for i in range(len(group))]
+        sql = f"SELECT {', '.join([*outer, *sums])} FROM ({inner}) AS g ORDER BY {', '.join(order)}"
         with self._read_lock:
-            rows = self._reader.execute(sql, params).fetchall()
-        return [_result(group, row) for row in rows if row[len(group)] is not None]
+            return self._reader.execute(sql, params).fetchall()
 
     def spend(self, since: float, key_id: str | None = None, owner: str | None = None) -> float:
         """USD spent from the hour holding ``since`` on: exact for periods that start on an hour."""
@@ -283,22 +405,88 @@ class Rollups:
         with self._read_lock:
             return {b: self._reader.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for b, t in TABLES.items()}
 
+    def table_rows(self) -> dict[str, int]:
+        """Rows in every table of the store, by table name (benchmarks)."""
+        with self._read_lock:
+            return {t: self._reader.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in self._tables()}
+
     def spend_by(self, since: float, group: Literal["key_id", "owner"]) -> dict[str, float]:
         """USD spent from the hour holding ``since`` on, per key id or per owner (one query for all)."""
         return {row[group]: row["cost_usd"] for row in self.query(since, group_by=[group])}
 
+    def recent_errors(
+        self,
+        error_types: Collection[str],
+        key_id: str | None = None,
+        owner: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """Of the last ``RECENT_MAX`` lines with an error_type, those of ``error_types``: (how many, a page of
+        them, newest first) as dicts of ``at`` (epoch seconds), request_id, key_id, owner, provider, model,
+        status, error_type."""
+        if not error_types:
+            return 0, []
+        where = [f"error_type IN (SELECT id FROM names WHERE name IN ({', '.join('?' * len(error_types))}))"]
+        params: list[Any] = list(error_types)
+        for col, value in (("key_id", key_id), ("owner", owner)):
+            if value is not None:
+                where.append(f"{col} = (SELECT id FROM names WHERE name = ?)")
+                params.append(value)
+        cond = " AND ".join(where)
+        names = ", ".join(f"(SELECT name FROM names WHERE id = r.{c})" for c in (*DIMENSIONS, "error_type"))
+        sql = (
+            f"SELECT at, request_id, {names}, status FROM recent_errors AS r WHERE {cond}"
+            " ORDER BY at DESC, seq DESC LIMIT ? OFFSET ?"
+        )
+        with self._read_lock:
+            total = self._reader.execute(f"SELECT COUNT(*) FROM recent_errors WHERE {cond}", params).fetchone()[0]
+            rows = self._reader.execute(sql, [*params, limit, offset]).fetchall()
+        keys = ("at", "request_id", *DIMENSIONS, "error_type", "status")
+        return total, [{k: (v if v != "" else None) for k, v in zip(keys, row, strict=True)} for row in rows]
 
-def _legs(lo: int, hi: int | None, bucket: Bucket, by_hour: bool) -> list[tuple[str, int, int | None]]:
-    """(table, start, end) ranges covering [lo, hi): whole days from the day table where allowed."""
+    def last_seen(self) -> dict[str, float]:
+        """Each key id's latest stats line (epoch seconds)."""
+        with self._read_lock:
+            rows = self._reader.execute(
+                "SELECT (SELECT name FROM names WHERE id = s.key_id), last FROM key_seen AS s"
+            ).fetchall()
+        return dict(rows)
+
+
+def _check_group(group_by: Iterable[str], bucket: Bucket) -> list[str]:
+    group = list(dict.fromkeys(group_by))
+    bad = [g for g in group if g not in GROUPS]
+    if bad:
+        raise ValueError(f"cannot group by {', '.join(bad)}: choose from {', '.join(GROUPS)}")
+    if bucket not in TABLES:
+        raise ValueError(f"bucket must be 'hour' or 'day', not {bucket!r}")
+    if bucket == "day" and "hour" in group:
+        raise ValueError("grouping by hour needs bucket='hour'")
+    return group
+
+
+def _project(rows: dict[tuple, list[int]], keep: tuple[int, ...] | None) -> dict[tuple, list[int]]:
+    """Rows summed onto fewer key columns (``keep``: their positions), or with ``None`` onto day starts."""
+    out: dict[tuple, list[int]] = {}
+    for key, sums in rows.items():
+        k = (key[0] - key[0] % DAY, *key[1:]) if keep is None else tuple(key[i] for i in keep)
+        have = out.get(k)
+        out[k] = list(sums) if have is None else [a + b for a, b in zip(have, sums, strict=True)]
+    return out
+
+
+def _legs(lo: int, hi: int | None, bucket: Bucket, by_hour: bool) -> list[tuple[Bucket, int, int | None]]:
+    """(bucket table, start, end) ranges covering [lo, hi): whole days from the day table where allowed."""
     if bucket == "day":
-        return [(TABLES["day"], _floor(lo, DAY), None if hi is None else _ceil(hi, DAY))]
+        return [("day", _floor(lo, DAY), None if hi is None else _ceil(hi, DAY))]
     first, last = _ceil(lo, DAY), None if hi is None else _floor(hi, DAY)
     if by_hour or (last is not None and first >= last):
-        return [(TABLES["hour"], lo, hi)]
-    legs = [(TABLES["hour"], lo, first)] if lo < first else []
-    legs.append((TABLES["day"], first, last))
+        return [("hour", lo, hi)]
+    legs: list[tuple[Bucket, int, int | None]] = [("hour", lo, first)] if lo < first else []
+    legs.append(("day", first, last))
     if hi is not None and last is not None and last < hi:
-        legs.append((TABLES["hour"], last, hi))
+        legs.append(("hour", last, hi))
     return legs
 
 
@@ -319,7 +507,7 @@ class _Transaction:
             self.store._ids.clear()
 
 
-def _result(group: list[str], row: tuple) -> dict[str, Any]:
+def _result(group: list[str], row: tuple, sums: tuple[str, ...] = SUMS) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in zip(group, row, strict=False):
         if name == "hour":
@@ -328,7 +516,7 @@ def _result(group: list[str], row: tuple) -> dict[str, Any]:
             out[name] = datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d")
         else:
             out[name] = value or None
-    for name, value in zip(_SUMS, row[len(group) :], strict=True):
+    for name, value in zip(sums, row[len(group) :], strict=True):
         if name == "cost_e10":
             out["cost_usd"] = value / COST_UNIT
         else:
@@ -342,71 +530,6 @@ def _floor(t: float, unit: int) -> int:
 
 def _ceil(t: float, unit: int) -> int:
     return -int(-t // unit * unit)
-
-
-def _count(value: object, field: str) -> int:
-    if value is None:
-        return 0
-    if type(value) is not int or not 0 <= value < MAX_COUNT:  # type(): a bool is no count
-        raise Malformed(f"{field} is not a token count: {value!r}")
-    return value
-
-
-def _name(value: object, field: str) -> str:
-    if value is None:
-        return ""
-    if type(value) is not str:
-        raise Malformed(f"{field} is not a string: {value!r}")
-    return value[:MAX_NAME]
-
-
-def _row(record: dict) -> tuple:
-    """One stats line as (hour start, 4 names, sums...); Malformed when it cannot count."""
-    get = record.get
-    ts = get("ts")
-    if type(ts) is not str:
-        raise Malformed("no ts")
-    try:
-        when = datetime.fromisoformat(ts)
-    except ValueError:
-        raise Malformed(f"ts is not ISO-8601: {ts!r}") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    cost = get("cost_usd")
-    if cost is None:
-        cost_e10 = 0
-    elif type(cost) not in (int, float) or not 0 <= cost < 1e8:
-        raise Malformed(f"cost_usd is not an amount: {cost!r}")
-    else:
-        cost_e10 = round(cost * COST_UNIT)
-    return (
-        int(when.timestamp()) // HOUR * HOUR,
-        *[_name(get(d), d) for d in DIMENSIONS],
-        1,
-        *[_count(get(f), f) for f in TOKEN_FIELDS],
-        cost_e10,
-        0 if get("error_type") is None else 1,
-    )
-
-
-def _aggregate(records: Iterable[dict]) -> tuple[Rows, int]:
-    """Sum records per hour row in memory, so a batch is one upsert per distinct row."""
-    rows: Rows = {}
-    skipped = 0
-    for record in records:
-        try:
-            if not isinstance(record, dict):
-                raise Malformed("not a JSON object")
-            _add_row(rows, _row(record))
-        except Malformed:
-            skipped += 1
-    return rows, skipped
-
-
-def _add_row(rows: Rows, row: tuple) -> None:
-    key, values = row[:5], row[5:]
-    sums = rows.get(key)
-    rows[key] = list(values) if sums is None else [a + b for a, b in zip(sums, values, strict=True)]
 
 
 def stats_files(jsonl_path: Path) -> list[Path]:

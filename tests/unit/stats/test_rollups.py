@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from lmgate.stats.rollups import Rollups, _legs, stats_files
+from lmgate.stats import histogram
+from lmgate.stats.rollup_rows import RECENT_MAX
+from lmgate.stats.rollups import METRICS, Rollups, _legs, stats_files
 from lmgate.stats.writer import StatsWriter
 
 T0 = datetime(2026, 11, 2, tzinfo=UTC).timestamp()  # a Monday, midnight UTC
@@ -20,7 +22,7 @@ def _iso(t):
 def line(t, key="k1", owner="alice", provider="openai", model="gpt-4o", inp=100, out=10, cost=0.001, **kw):
     return {
         "ts": _iso(t),
-        "request_id": "r",
+        "request_id": kw.get("request_id", "r"),
         "key_id": key,
         "owner": owner,
         "provider": provider,
@@ -31,7 +33,12 @@ def line(t, key="k1", owner="alice", provider="openai", model="gpt-4o", inp=100,
         "cache_write_tokens": kw.get("cache_write"),
         "reasoning_tokens": kw.get("reasoning"),
         "cost_usd": cost,
+        "latency_ms": kw.get("latency"),
+        "ttfb_ms": kw.get("ttfb"),
+        "gateway_ms": kw.get("gateway"),
+        "status": kw.get("status", 200),
         "error_type": kw.get("error"),
+        "dlp": kw.get("dlp"),
     }
 
 
@@ -52,21 +59,40 @@ def _random_lines(n, seed=7):
                 cache_read=rnd.choice([None, rnd.randint(0, 1000)]),
                 cache_write=rnd.choice([None, rnd.randint(0, 1000)]),
                 reasoning=rnd.choice([None, rnd.randint(0, 1000)]),
-                error=rnd.choice([None, None, None, "upstream_error"]),
+                error=rnd.choice([None, None, None, "upstream_error", "rate_limited_rpm", "unauthorized"]),
+                latency=rnd.choice([None, rnd.uniform(0, 30_000), rnd.randint(0, 5)]),
+                ttfb=rnd.choice([None, rnd.uniform(0, 3_000)]),
+                gateway=rnd.choice([None, rnd.uniform(0, 5), 0.0]),
+                dlp=rnd.choice(
+                    [None, {"mode": "log", "findings": {}}, {"findings": {"EMAIL_ADDRESS": rnd.randint(1, 3)}}]
+                ),
             )
         )
     return out
 
 
 def _dump(path):
-    """Both tables with names resolved, sorted: ids may differ between two stores of equal content."""
+    """Every table with names resolved, sorted: ids (and recent_errors' seq) may differ between two stores of
+    equal content."""
     db = sqlite3.connect(path)
     try:
         names = dict(db.execute("SELECT id, name FROM names"))
-        return {
-            t: sorted((r[0], *(names[i] for i in r[1:5]), *r[5:]) for r in db.execute(f"SELECT * FROM {t}"))
-            for t in ("rollup_hour", "rollup_day")
-        }
+        named = {"key_id", "owner", "provider", "model", "error_type"}
+        out = {}
+        for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'names'"):
+            cols = [c[1] for c in db.execute(f"PRAGMA table_info({table})")]
+            rows = []
+            for r in db.execute(f"SELECT * FROM {table}"):
+                row = dict(zip(cols, r, strict=True))
+                row.pop("seq", None)
+                for c in named & row.keys():
+                    row[c] = names[row[c]]
+                if "label" in row and row["series"] in (4, 5):  # error and dlp: named labels
+                    row["label"] = names[row["label"]]
+                rows.append(tuple(sorted(row.items())))
+            out[table] = sorted(rows, key=repr)
+        assert len(out) == 10, sorted(out)  # 4 families x hour and day, recent_errors, key_seen
+        return out
     finally:
         db.close()
 
@@ -221,13 +247,13 @@ def _json(record):
 
 def test_add_is_one_transaction(store, monkeypatch):
     store.add([line(T0, cost=1.0)])
-    real = store._upsert_rows
+    real = store._upsert
 
     def half_then_fail(rows):
         real(rows)
         raise RuntimeError("disk gone")
 
-    monkeypatch.setattr(store, "_upsert_rows", half_then_fail)
+    monkeypatch.setattr(store, "_upsert", half_then_fail)
     with pytest.raises(RuntimeError):
         store.add([line(T0, cost=2.0), line(T0 + 7200, cost=4.0, model="new-model")])
     monkeypatch.undo()
@@ -288,19 +314,19 @@ D = 86400
 @pytest.mark.parametrize(
     ("lo", "hi", "bucket", "by_hour", "legs"),
     [
-        (0, D, "hour", False, [("rollup_day", 0, D)]),
-        (0, None, "hour", False, [("rollup_day", 0, None)]),
-        (0, D, "hour", True, [("rollup_hour", 0, D)]),
-        (3600, D, "hour", False, [("rollup_hour", 3600, D)]),
+        (0, D, "hour", False, [("day", 0, D)]),
+        (0, None, "hour", False, [("day", 0, None)]),
+        (0, D, "hour", True, [("hour", 0, D)]),
+        (3600, D, "hour", False, [("hour", 3600, D)]),
         (
             3600,
             3 * D + 7200,
             "hour",
             False,
-            [("rollup_hour", 3600, D), ("rollup_day", D, 3 * D), ("rollup_hour", 3 * D, 3 * D + 7200)],
+            [("hour", 3600, D), ("day", D, 3 * D), ("hour", 3 * D, 3 * D + 7200)],
         ),
-        (3600, None, "hour", False, [("rollup_hour", 3600, D), ("rollup_day", D, None)]),
-        (3600, 7200, "day", False, [("rollup_day", 0, D)]),
+        (3600, None, "hour", False, [("hour", 3600, D), ("day", D, None)]),
+        (3600, 7200, "day", False, [("day", 0, D)]),
     ],
 )
 def test_which_table_serves_a_range(lo, hi, bucket, by_hour, legs):
@@ -368,3 +394,83 @@ def test_wal_mode_and_indexes(store):
     )
     assert "rollup_hour_owner" in plan
     db.close()
+
+
+def test_the_per_model_tables_answer_as_the_per_key_tables_do(store):
+    lines = _random_lines(2000, seed=3)
+    store.add(lines)
+    for since, until, bucket in ((T0 - 2 * D, None, "hour"), (T0 + 3600, T0 + 3 * D + 7200, "hour"), (T0, None, "day")):
+        for group in (["model"], ["provider", "model"], ["day", "provider"], []):
+            fast = store.query(since, until, group, bucket=bucket)  # read from models_hour/_day
+            summed: dict = {}
+            for row in store.query(since, until, [*group, "key_id", "owner"], bucket=bucket):
+                k = tuple(row[g] for g in group)
+                acc = summed.setdefault(k, dict.fromkeys(METRICS, 0))
+                for m in METRICS:
+                    acc[m] += row[m]
+            for acc in summed.values():
+                acc["cost_usd"] = round(acc["cost_usd"], 10)  # exact in the store: integer 1e-10 USD
+            assert {tuple(r[g] for g in group): {m: r[m] for m in METRICS} for r in fast} == summed
+    db = sqlite3.connect(store.path)
+    db.execute("DELETE FROM models_day")  # the view of everyone by model reads these tables, not the per-key ones
+    db.commit()
+    db.close()
+    assert store.query(T0 - 2 * D, None, ["model"], bucket="day") == []
+    assert store.query(T0 - 2 * D, None, ["model"], owner="alice", bucket="day") != []
+
+
+def test_counts_of_durations_errors_and_dlp_findings(store):
+    store.add(
+        [
+            line(T0, model="a", latency=100.0, ttfb=40.0, gateway=0.5),
+            line(T0 + 60, model="a", latency=200.0, ttfb=None, gateway=1.5, dlp={"findings": {"EMAIL_ADDRESS": 2}}),
+            line(T0 + 3600, model="b", key="k2", latency=None, error="rate_limited_rpm", status=429),
+            line(T0 + 3700, model="b", key="k2", latency=None, error="dlp_blocked", dlp={"findings": {"PHONE": 1}}),
+        ]
+    )
+    rows = store.counts(["latency", "ttfb", "gateway"], T0, group_by=["model"])
+    got = sorted((r["model"], r["series"], r["label"], r["n"]) for r in rows)
+    assert got == sorted(
+        [
+            ("a", "latency", histogram.bucket(100.0), 1),
+            ("a", "latency", histogram.bucket(200.0), 1),
+            ("a", "ttfb", histogram.bucket(40.0), 1),
+            ("a", "gateway", histogram.bucket(0.5), 1),
+            ("a", "gateway", histogram.bucket(1.5), 1),
+        ]
+    )
+    errors = store.counts(["error"], T0, group_by=["hour"], key_id="k2")
+    assert sorted((r["hour"], r["label"], r["n"]) for r in errors) == [
+        ("2026-11-02T01:00:00Z", "dlp_blocked", 1),
+        ("2026-11-02T01:00:00Z", "rate_limited_rpm", 1),
+    ]
+    dlp = store.counts(["dlp"], T0, group_by=["day"])
+    assert sorted((r["label"], r["n"]) for r in dlp) == [("EMAIL_ADDRESS", 2), ("PHONE", 1)]
+    assert store.counts(["dlp"], T0, key_id="k1") == [{"series": "dlp", "label": "EMAIL_ADDRESS", "n": 2}]
+    with pytest.raises(ValueError, match="series must be"):
+        store.counts(["colour"], T0)
+
+
+def test_recent_errors_keep_the_last_ones_newest_first_and_filter(store):
+    store.add([line(T0 + i, key=f"k{i % 3}", error="unauthorized", status=401, request_id=f"r{i}") for i in range(5)])
+    total, rows = store.recent_errors(["unauthorized"], limit=2)
+    assert total == 5
+    assert [(r["request_id"], r["key_id"], r["status"]) for r in rows] == [("r4", "k1", 401), ("r3", "k0", 401)]
+    assert rows[0]["at"] == T0 + 4 and rows[0]["error_type"] == "unauthorized"
+    total, rows = store.recent_errors(["unauthorized"], key_id="k1", limit=10, offset=1)
+    assert total == 2 and [r["request_id"] for r in rows] == ["r1"]
+    assert store.recent_errors(["budget_exceeded"]) == (0, [])
+    many = [line(T0 + 10 + i * 0.001, error="upstream_error", request_id=f"u{i}") for i in range(RECENT_MAX + 20)]
+    store.add(many[:7000])
+    store.add(many[7000:])
+    total, rows = store.recent_errors(["upstream_error", "unauthorized"], limit=1)
+    assert total == RECENT_MAX and rows[0]["request_id"] == f"u{RECENT_MAX + 19}"
+    db = sqlite3.connect(store.path)
+    assert db.execute("SELECT COUNT(*) FROM recent_errors").fetchone()[0] == RECENT_MAX
+    db.close()
+
+
+def test_last_seen_per_key(store):
+    store.add([line(T0 + 50, key="k1"), line(T0 + 10, key="k1"), line(T0 + 20, key="k2"), line(T0, key=None)])
+    store.add([line(T0 + 5, key="k2")])  # an older line later does not move it back
+    assert store.last_seen() == {"k1": T0 + 50, "k2": T0 + 20}
