@@ -33,6 +33,13 @@ CLIENT_HEADER_BUFFERS = (4, 8 * 1024)
 AUTH_REPLY_BUFFER = CLIENT_HEADER_BUFFERS[0] * CLIENT_HEADER_BUFFERS[1] + MAX_ENCODED + 4 * 1024
 
 
+# The console's Content-Security-Policy: its own files only, no inline script or style, no framing.
+UI_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+
 class RenderError(Exception):
     pass
 
@@ -159,6 +166,8 @@ def render_nginx_conf(config: Config, njs_module: str | None = None) -> str:
         njs_module=njs_module or config.server.njs_module or find_njs_module(),
         run_dir=run_dir,
         njs_dir=config.server.nginx_dir.resolve() / "njs",
+        ui_dir=config.server.nginx_dir.resolve() / "ui",
+        ui_csp=UI_CSP,
         max_body=int(config.server.max_body_size),
         capture_max=int(config.stats.capture_max_bytes),
         sidecar_addr=f"{config.sidecar.host}:{config.sidecar.port}",

@@ -3,6 +3,7 @@
 from aiohttp import web
 
 from lmgate.fastpath import Handler
+from lmgate.handlers import console
 from lmgate.handlers.auth import auth, replacement_body
 from lmgate.handlers.health import healthz
 from lmgate.handlers.metrics import admin_metrics, metrics
@@ -16,3 +17,5 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/lmgate/v1/usage", usage)
     app.router.add_get("/metrics", metrics)  # Prometheus, on 127.0.0.1 (lmgate/metrics/)
     app.router.add_get("/lmgate/metrics", admin_metrics)  # the same through nginx, for the admin token
+    for path, handler in console.ROUTES.items():  # the web console's JSON (lmgate/console/)
+        app.router.add_get(f"/lmgate/v1/console/{path}", handler)

@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # redis-server: policy tests run their own; docker-compose: validates docker-compose.yaml;
 # prometheus: the metrics test runs its own and checks the alert rules with promtool;
-# njs: the CLI that runs the capture ring's table tests (tests/njs/)
-scripts/setup.sh test redis-server docker-compose prometheus njs
+# njs: the CLI that runs the capture ring's table tests (tests/njs/);
+# chromium: the console's browser tests (Playwright drives Debian's build; it cannot download its own)
+scripts/setup.sh test redis-server docker-compose prometheus njs chromium
 .venv/bin/ruff check .
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
