@@ -169,14 +169,12 @@ def latency(
     if step == "month":
         raise ValueError("latency is shown by hour or day")
     times = timeline.axis(since, until, step)
-    rows = rollups.counts(DURATIONS, since, until, [step, "provider", "model"], **scope.args)
     per_time: dict[str, list[dict]] = {}
+    for r in rollups.counts(DURATIONS, since, until, [step], **scope.args, provider=provider, model=model):
+        per_time.setdefault(r[step], []).append(r)
     per_model: dict[tuple[str, str], list[dict]] = {}
-    for r in rows:
-        key = (r["provider"] or "", r["model"] or "")
-        per_model.setdefault(key, []).append(r)
-        if (provider is None or key[0] == provider) and (model is None or key[1] == model):
-            per_time.setdefault(r[step], []).append(r)
+    for r in rollups.counts(DURATIONS, since, until, ["provider", "model"], **scope.args):
+        per_model.setdefault((r["provider"] or "", r["model"] or ""), []).append(r)
     q_time = {t: _quantiles(rs) for t, rs in per_time.items()}
     series = {
         s: {

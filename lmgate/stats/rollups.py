@@ -26,6 +26,7 @@ another reads (WAL), each behind its own lock, so queries do not wait on a batch
 
 from __future__ import annotations
 
+import functools
 import gzip
 import logging
 import sqlite3
@@ -60,7 +61,6 @@ GROUPS = (*DIMENSIONS, "hour", "day")
 TABLES = {"hour": "rollup_hour", "day": "rollup_day"}
 MAX_CACHED_NAMES = 100_000
 MAX_LOGGED = 20  # malformed lines logged one by one per rebuild; the rest only counted
-_MODEL_GROUPS = frozenset(("provider", "model", "hour", "day"))  # what the per-model tables can answer
 _SERIES_NAMES = {v: k for k, v in SERIES.items()}
 
 Bucket = Literal["hour", "day"]
@@ -102,10 +102,12 @@ class _Family:
 
 USAGE = _Family("rollup", DIMENSIONS, (), SUMS)
 USAGE_MODELS = _Family("models", ("provider", "model"), (), SUMS)
+USAGE_KEYS = _Family("keys", ("key_id", "owner"), (), SUMS)
 COUNTS = _Family("counts", DIMENSIONS, ("series", "label"), ("n",))
 COUNTS_MODELS = _Family("counts_models", ("provider", "model"), ("series", "label"), ("n",))
-FAMILIES = (USAGE, USAGE_MODELS, COUNTS, COUNTS_MODELS)
-_MODELS_OF = {USAGE: USAGE_MODELS, COUNTS: COUNTS_MODELS}
+FAMILIES = (USAGE, USAGE_MODELS, USAGE_KEYS, COUNTS, COUNTS_MODELS)
+# Narrower tables with the same sums in fewer rows, tried in order, for a query whose groups and filters they hold.
+_NARROWER = {USAGE: (USAGE_MODELS, USAGE_KEYS), COUNTS: (COUNTS_MODELS,)}
 _RECENT_COLUMNS = ("at", "request_id", *DIMENSIONS, "status", "error_type")
 
 
@@ -255,6 +257,7 @@ class Rollups:
         for family, rows in (
             (USAGE, usage),
             (USAGE_MODELS, _project(usage, (0, 3, 4))),
+            (USAGE_KEYS, _project(usage, (0, 1, 2))),
             (COUNTS, counts),
             (COUNTS_MODELS, _project(counts, (0, 3, 4, 5, 6))),
         ):
@@ -309,7 +312,7 @@ class Rollups:
         Rows come ordered by hour/day, then by cost, highest first.
         """
         group = _check_group(group_by, bucket)
-        rows = self._select(USAGE, group, since, until, key_id, owner, bucket)
+        rows = self._select(USAGE, group, since, until, {"key_id": key_id, "owner": owner}, bucket)
         return [_result(group, row) for row in rows if row[len(group)] is not None]
 
     def counts(
@@ -321,6 +324,8 @@ class Rollups:
         key_id: str | None = None,
         owner: str | None = None,
         bucket: Bucket = "hour",
+        provider: str | None = None,
+        model: str | None = None,
     ) -> list[dict[str, Any]]:
         """Counts of ``series`` (of ``rollup_rows.SERIES``) over a range as ``query`` reads it.
 
@@ -333,7 +338,8 @@ class Rollups:
             raise ValueError(f"series must be some of {', '.join(SERIES)}, not {', '.join(unknown) or 'none'}")
         group = _check_group(group_by, bucket)
         where = (f" AND series IN ({', '.join('?' * len(series))})", [SERIES[x] for x in series])
-        rows = self._select(COUNTS, [*group, "series", "label"], since, until, key_id, owner, bucket, where)
+        filters = {"key_id": key_id, "owner": owner, "provider": provider, "model": model}
+        rows = self._select(COUNTS, [*group, "series", "label"], since, until, filters, bucket, where)
         out = []
         for row in rows:
             if row[-1] is None:
@@ -350,18 +356,18 @@ class Rollups:
         group: list[str],
         since: float,
         until: float | None,
-        key_id: str | None,
-        owner: str | None,
+        names: dict[str, str | None],
         bucket: Bucket,
         where: tuple[str, list] = ("", []),
     ) -> list[tuple]:
         """Rows of ``group`` values and the family's sums (ordered by time, then the first sum, highest
-        first); for counts, the label's name follows the group values."""
-        if key_id is None and owner is None and all(g in _MODEL_GROUPS for g in group if g not in family.extra):
-            family = _MODELS_OF[family]  # everyone's: the per-model tables hold the same sums in fewer rows
+        first), where the dimensions ``names`` has a value for are that name; for counts, the label's name
+        follows the group values."""
+        needed = {g for g in group if g not in ("hour", "day", *family.extra)} | {d for d, v in names.items() if v}
+        family = next((f for f in _NARROWER[family] if needed <= set(f.dims)), family)
         lo, hi = _floor(since, HOUR), None if until is None else _ceil(until, HOUR)
         filters, values = [], []
-        for col, value in (("key_id", key_id), ("owner", owner)):
+        for col, value in names.items():
             if value is not None:
                 filters.append(f" AND {col} = (SELECT id FROM names WHERE name = ?)")
                 values.append(value)
@@ -507,15 +513,16 @@ class _Transaction:
             self.store._ids.clear()
 
 
+@functools.lru_cache(maxsize=4096)
+def _time_label(kind: str, start: int) -> str:
+    """A bucket's label (the same few repeat in every row of a query: formatting them is most of its time)."""
+    return datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%dT%H:%M:%SZ" if kind == "hour" else "%Y-%m-%d")
+
+
 def _result(group: list[str], row: tuple, sums: tuple[str, ...] = SUMS) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in zip(group, row, strict=False):
-        if name == "hour":
-            out[name] = datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        elif name == "day":
-            out[name] = datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d")
-        else:
-            out[name] = value or None
+        out[name] = _time_label(name, value) if name == "hour" or name == "day" else value or None
     for name, value in zip(sums, row[len(group) :], strict=True):
         if name == "cost_e10":
             out["cost_usd"] = value / COST_UNIT

@@ -91,7 +91,7 @@ def _dump(path):
                     row["label"] = names[row["label"]]
                 rows.append(tuple(sorted(row.items())))
             out[table] = sorted(rows, key=repr)
-        assert len(out) == 10, sorted(out)  # 4 families x hour and day, recent_errors, key_seen
+        assert len(out) == 12, sorted(out)  # 5 families x hour and day, recent_errors, key_seen
         return out
     finally:
         db.close()
@@ -396,14 +396,22 @@ def test_wal_mode_and_indexes(store):
     db.close()
 
 
-def test_the_per_model_tables_answer_as_the_per_key_tables_do(store):
+def test_the_narrower_tables_answer_as_the_full_ones_do(store):
     lines = _random_lines(2000, seed=3)
     store.add(lines)
     for since, until, bucket in ((T0 - 2 * D, None, "hour"), (T0 + 3600, T0 + 3 * D + 7200, "hour"), (T0, None, "day")):
-        for group in (["model"], ["provider", "model"], ["day", "provider"], []):
-            fast = store.query(since, until, group, bucket=bucket)  # read from models_hour/_day
+        for group in (
+            ["model"],
+            ["provider", "model"],
+            ["day", "provider"],
+            [],
+            ["key_id"],
+            ["day", "owner", "key_id"],
+        ):
+            fast = store.query(since, until, group, bucket=bucket)  # read from models_* or keys_*
+            other = "model" if {"key_id", "owner"} & set(group) else "key_id"  # forces the per-key-and-model tables
             summed: dict = {}
-            for row in store.query(since, until, [*group, "key_id", "owner"], bucket=bucket):
+            for row in store.query(since, until, [*group, other], bucket=bucket):
                 k = tuple(row[g] for g in group)
                 acc = summed.setdefault(k, dict.fromkeys(METRICS, 0))
                 for m in METRICS:
