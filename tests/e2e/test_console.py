@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import orjson
 import pytest
+from playwright.sync_api import sync_playwright
 
 from lmgate.metrics.labels import REFUSAL_REASONS
 from tests.e2e import console_traffic as traffic
@@ -48,10 +49,15 @@ BLUE = (59, 111, 212)  # charts.js PALETTE[0], the first series' colour
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed: scripts/test.sh does")
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    """pytest-playwright's browser is Debian's Chromium (Playwright's own builds cannot be downloaded here)."""
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": LAUNCH_ARGS}
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium (Playwright's own builds cannot be downloaded here), for this module only: Playwright's
+    sync API runs an event loop in this thread while it is open, which the asyncio tests after it must not find
+    (so not pytest-playwright's session-wide ``browser``)."""
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture(scope="module")
