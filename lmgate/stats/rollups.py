@@ -6,8 +6,10 @@ bucket start (epoch seconds, UTC) x its dimensions, with sums of the lines.
 - ``counts_hour``/``_day``: per the same four and a series (latency, ttfb and
   gateway time as histogram buckets, ``histogram.py``; error_type; DLP findings
   per entity type) and a label (the bucket, or a name), a count;
-- ``models_*`` and ``counts_models_*``: the same per provider x model only, so a
-  view of everyone (no key or owner) reads rows per model, not per key;
+- ``models_*``, ``keys_*``, ``totals_*`` and ``counts_models_*``,
+  ``counts_totals_*``: the same per provider x model, per key x owner, or in
+  total, so a query reads the narrowest table that holds its groups and filters
+  (everyone's spend per model reads rows per model, not per key and model);
 - ``recent_errors``: the last ``RECENT_MAX`` lines with an error_type;
 - ``key_seen``: each key's latest line.
 Names are stored as ids into ``names`` (id 0 is the empty name, for an absent
@@ -103,11 +105,13 @@ class _Family:
 USAGE = _Family("rollup", DIMENSIONS, (), SUMS)
 USAGE_MODELS = _Family("models", ("provider", "model"), (), SUMS)
 USAGE_KEYS = _Family("keys", ("key_id", "owner"), (), SUMS)
+USAGE_TOTALS = _Family("totals", (), (), SUMS)
 COUNTS = _Family("counts", DIMENSIONS, ("series", "label"), ("n",))
 COUNTS_MODELS = _Family("counts_models", ("provider", "model"), ("series", "label"), ("n",))
-FAMILIES = (USAGE, USAGE_MODELS, USAGE_KEYS, COUNTS, COUNTS_MODELS)
+COUNTS_TOTALS = _Family("counts_totals", (), ("series", "label"), ("n",))
+FAMILIES = (USAGE, USAGE_MODELS, USAGE_KEYS, USAGE_TOTALS, COUNTS, COUNTS_MODELS, COUNTS_TOTALS)
 # Narrower tables with the same sums in fewer rows, tried in order, for a query whose groups and filters they hold.
-_NARROWER = {USAGE: (USAGE_MODELS, USAGE_KEYS), COUNTS: (COUNTS_MODELS,)}
+_NARROWER = {USAGE: (USAGE_TOTALS, USAGE_MODELS, USAGE_KEYS), COUNTS: (COUNTS_TOTALS, COUNTS_MODELS)}
 _RECENT_COLUMNS = ("at", "request_id", *DIMENSIONS, "status", "error_type")
 
 
@@ -258,8 +262,10 @@ class Rollups:
             (USAGE, usage),
             (USAGE_MODELS, _project(usage, (0, 3, 4))),
             (USAGE_KEYS, _project(usage, (0, 1, 2))),
+            (USAGE_TOTALS, _project(usage, (0,))),
             (COUNTS, counts),
             (COUNTS_MODELS, _project(counts, (0, 3, 4, 5, 6))),
+            (COUNTS_TOTALS, _project(counts, (0, 5, 6))),
         ):
             for bucket, bucket_rows in (("hour", rows), ("day", _project(rows, None))):
                 if bucket_rows:

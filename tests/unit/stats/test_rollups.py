@@ -91,7 +91,7 @@ def _dump(path):
                     row["label"] = names[row["label"]]
                 rows.append(tuple(sorted(row.items())))
             out[table] = sorted(rows, key=repr)
-        assert len(out) == 12, sorted(out)  # 5 families x hour and day, recent_errors, key_seen
+        assert len(out) == 16, sorted(out)  # 7 families x hour and day, recent_errors, key_seen
         return out
     finally:
         db.close()
