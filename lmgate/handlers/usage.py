@@ -3,33 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import time
 
 from aiohttp import web
 
 from lmgate.app_keys import GATEWAY
 from lmgate.handlers.api_errors import json_error
-from lmgate.keys import extract_key
+from lmgate.handlers.callers import caller
 from lmgate.stats.rollups import GROUPS
 from lmgate.usage_report import QueryError, parse_range
 
-# every place an SDK may send its key; the caller is whichever client it is
-KEY_SOURCES = ("authorization", "x-api-key", "x-goog-api-key", "api-key", "?key")
 PARAMS = ("since", "until", "group_by", "key_id", "owner", "key")  # key: the caller's key, as Gemini sends it
 ADMIN_PARAMS = ("key_id", "owner")
 
 
 async def usage(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    key = extract_key(request.headers, request.query_string, KEY_SOURCES)
-    if key is None:
-        return json_error(401, "lmgate: send your API key (or the admin token) as Authorization: Bearer")
-    admin = gw.config.api.admin_token
-    is_admin = admin is not None and hmac.compare_digest(key.encode(), admin.encode())
-    entry = None if is_admin else gw.allowlist.current.lookup(key)
-    if not is_admin and entry is None:
-        return json_error(401, "lmgate: this key is not on the gateway's allow-list")
+    who = caller(request)
+    if isinstance(who, web.Response):
+        return who
+    is_admin, entry = who.admin, who.entry
     now = time.time()
     try:
         q = _query(request, is_admin)
