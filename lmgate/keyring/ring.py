@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lmgate.allowlist import AllowList, AllowListError, KeyEntry, parse_allowlist
+from lmgate.allowlist import REQUIRED_COLUMNS, AllowList, AllowListError, KeyEntry, parse_allowlist
 from lmgate.config import Config
 from lmgate.expiry import format_instant, parse_expires
 from lmgate.keyring import audit
@@ -32,6 +32,7 @@ from lmgate.keys import hash_key
 
 KEY_PREFIX = "lmg-"
 KEY_BYTES = 32  # 256 bits
+NEW_FILE = ",".join(REQUIRED_COLUMNS) + "\n"  # what the first key goes into when there is no file yet
 DEFAULT_GRACE = 24 * 3600
 MAX_GRACE = 90 * 86400
 
@@ -58,6 +59,12 @@ class FileRejected(KeyRingError):
 
 class Busy(KeyRingError):
     status = 503
+
+
+class WriteFailed(KeyRingError):
+    """The disk refused (the lock file, the temp file, the audit log): nothing changed."""
+
+    status = 500
 
 
 Change = Callable[[CsvDocument, float], list[dict[str, Any]]]
@@ -180,8 +187,8 @@ class KeyRing:
         try:
             with exclusive(self.path, self.lock_timeout):
                 now = self.clock()
-                text = self._read()
-                doc = CsvDocument.parse(text)
+                text = self._read(missing_ok=True)
+                doc = CsvDocument.parse(text or NEW_FILE)
                 entries = change(doc, now)
                 if entries:
                     entries = _end_graces(doc, now, entries[0]["actor"]) + entries
@@ -192,6 +199,8 @@ class KeyRing:
                 return allowlist
         except LockTimeout as e:
             raise Busy(f"{e}; try again") from None
+        except OSError as e:
+            raise WriteFailed(f"nothing changed: {e}") from None
 
     @staticmethod
     def _find(doc: CsvDocument, key_id: str) -> Record:
@@ -200,10 +209,12 @@ class KeyRing:
             raise KeyNotFound(f"no key with id {key_id!r}")
         return record
 
-    def _read(self) -> str:
+    def _read(self, missing_ok: bool = False) -> str:
         try:
             return self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
+            if missing_ok:
+                return ""
             raise FileRejected(f"{self.path}: no such file (allowlist.path in the config)") from None
         except (OSError, UnicodeDecodeError) as e:
             raise FileRejected(f"{self.path}: cannot read: {e}") from None

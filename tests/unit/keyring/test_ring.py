@@ -14,7 +14,7 @@ from lmgate.errors import KeyExpired
 from lmgate.key_state import check_usable
 from lmgate.keyring import AuditLog, FieldError, KeyRing
 from lmgate.keyring.files import exclusive
-from lmgate.keyring.ring import KEY_PREFIX, Busy, DuplicateId, FileRejected, KeyNotFound, KeyRingError
+from lmgate.keyring.ring import KEY_PREFIX, Busy, DuplicateId, FileRejected, KeyNotFound, KeyRingError, WriteFailed
 
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 HEADER = "# managed by hand and by lmgate keys\nid,api_key,owner,added,client_secret\n"
@@ -113,7 +113,7 @@ def test_a_failed_audit_write_changes_nothing(setup, tmp_path):
     ring, path, _ = setup
     ring.audit = AuditLog(tmp_path)  # a directory: cannot be appended to
     before = path.read_bytes()
-    with pytest.raises(OSError):
+    with pytest.raises(WriteFailed, match="nothing changed: cannot write the audit log"):
         ring.create("cli:a", "new", {"owner": "o"})
     assert path.read_bytes() == before
     assert [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")] == []
@@ -217,3 +217,15 @@ def test_the_file_keeps_its_permissions(setup):
     os.chmod(path, 0o640)
     ring.create("cli:a", "k", {"owner": "o"})
     assert os.stat(path).st_mode & 0o777 == 0o640
+
+
+def test_the_first_key_makes_the_file_and_a_missing_directory_is_an_error(tmp_path):
+    ring = KeyRing(tmp_path / "allowlist.csv", AuditLog(tmp_path / "audit.jsonl"))
+    with pytest.raises(FileRejected, match="no such file"):
+        ring.list()
+    _, key = ring.create("cli:a", "first", {"owner": "o"})
+    assert (tmp_path / "allowlist.csv").read_text().startswith("id,api_key,owner,added\nfirst,sha256:")
+    assert parse_allowlist((tmp_path / "allowlist.csv").read_text()).lookup(key).id == "first"
+    nowhere = KeyRing(tmp_path / "no" / "allowlist.csv", AuditLog(tmp_path / "audit.jsonl"))
+    with pytest.raises(WriteFailed, match="nothing changed"):
+        nowhere.create("cli:a", "k", {"owner": "o"})
