@@ -3,6 +3,11 @@
 Columns ``id,api_key,owner,added`` are the original LMGate's, so its files keep
 working. ``api_key`` holds the key itself or ``sha256:<hex>`` of it; either
 way only the hash is kept in memory.
+
+Key lifecycle columns (``lmgate keys``, lmgate/keyring/): ``expires`` (lmgate/expiry.py),
+``disabled`` (``true`` or empty), and a rotation's grace: ``previous_api_key`` (the
+replaced key's hash) works until ``previous_expires``, then stops by itself, without
+any rewrite of the file.
 """
 
 from __future__ import annotations
@@ -14,12 +19,13 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lmgate.credentials import parse_ref
 from lmgate.dlp.settings import parse_mode
+from lmgate.expiry import parse_expires
 from lmgate.keys import hash_key
 from lmgate.policies.limits import LIMIT_COLUMNS, NO_LIMITS, Limits, parse_key_limits
 
@@ -29,7 +35,10 @@ REQUIRED_COLUMNS = ("id", "api_key", "owner", "added")
 # upstream_key: the provider key the gateway sends instead of the client's (a virtual key);
 # client_secret: the SigV4 secret of a gateway-issued AWS access key id (api_key) for Bedrock.
 SECRET_COLUMNS = ("upstream_key", "client_secret")
-OPTIONAL_COLUMNS: tuple[str, ...] = (*LIMIT_COLUMNS, *SECRET_COLUMNS, "dlp")
+# expires/disabled: a key's lifecycle; previous_*: the key a rotation replaced, in its grace (never in ``extra``)
+LIFECYCLE_COLUMNS = ("expires", "disabled")
+PREVIOUS_COLUMNS = ("previous_api_key", "previous_expires")
+OPTIONAL_COLUMNS: tuple[str, ...] = (*LIMIT_COLUMNS, *SECRET_COLUMNS, "dlp", *LIFECYCLE_COLUMNS, *PREVIOUS_COLUMNS)
 SHA256_RE = re.compile(r"^sha256:([0-9a-fA-F]{64})$")
 
 
@@ -45,6 +54,9 @@ class KeyEntry:
     key_hash: str
     extra: dict[str, str] = field(default_factory=dict)
     limits: Limits = NO_LIMITS  # parsed once here, never per request
+    expires_at: float | None = None  # epoch seconds from which the key is refused (401, expired)
+    disabled: bool = False  # refused (403) while true, kept in the file
+    replaced: bool = False  # the previous key of a rotation, working until expires_at (the grace's end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +68,10 @@ class AllowList:
 
     def __len__(self) -> int:
         return len(self.by_hash)
+
+    def entries(self) -> Iterator[KeyEntry]:
+        """One entry per id, in file order (a rotation's previous key is the same id's second hash)."""
+        return (e for e in self.by_hash.values() if not e.replaced)
 
 
 def parse_allowlist(text: str, source: str = "allowlist.csv") -> AllowList:
@@ -79,12 +95,13 @@ def parse_allowlist(text: str, source: str = "allowlist.csv") -> AllowList:
         entry = _entry(cells, source, line)
         if entry.id in line_of_id:
             raise AllowListError(f"{source}:{line}: duplicate id {entry.id!r} (first on line {line_of_id[entry.id]})")
-        if entry.key_hash in line_of_hash:
-            first = line_of_hash[entry.key_hash]
-            raise AllowListError(f"{source}:{line}: duplicate api_key for id {entry.id!r} (same key as line {first})")
         line_of_id[entry.id] = line
-        line_of_hash[entry.key_hash] = line
-        by_hash[entry.key_hash] = entry
+        for e in (entry, *_previous(cells, entry, source, line)):
+            if e.key_hash in line_of_hash:
+                first = line_of_hash[e.key_hash]
+                raise AllowListError(f"{source}:{line}: duplicate api_key for id {e.id!r} (same key as line {first})")
+            line_of_hash[e.key_hash] = line
+            by_hash[e.key_hash] = e
     if header is None:
         raise AllowListError(f"{source}: empty file; the first line must be the header {','.join(REQUIRED_COLUMNS)}")
     return AllowList(by_hash)
@@ -109,14 +126,8 @@ def _entry(cells: dict[str, str], source: str, line: int) -> KeyEntry:
     key = cells["api_key"]
     if not key:
         raise AllowListError(f"{source}:{line}: empty api_key for id {cells['id']!r}")
-    if key.lower().startswith("sha256:"):
-        m = SHA256_RE.match(key)
-        if not m:
-            raise AllowListError(f"{source}:{line}: api_key sha256: must be followed by 64 hex digits")
-        key_hash = m.group(1).lower()
-    else:
-        key_hash = hash_key(key)
-    extra = {c: cells[c] for c in OPTIONAL_COLUMNS if cells.get(c)}
+    key_hash = _key_hash(key, "api_key", source, line)
+    extra = {c: cells[c] for c in OPTIONAL_COLUMNS if cells.get(c) and c not in PREVIOUS_COLUMNS}
     for column in SECRET_COLUMNS:
         if column in extra:
             try:
@@ -135,8 +146,53 @@ def _entry(cells: dict[str, str], source: str, line: int) -> KeyEntry:
     except ValueError as e:
         raise AllowListError(f"{source}:{line}: id {cells['id']!r}: {e}") from None
     return KeyEntry(
-        id=cells["id"], owner=cells["owner"], added=cells["added"], key_hash=key_hash, extra=extra, limits=limits
+        id=cells["id"],
+        owner=cells["owner"],
+        added=cells["added"],
+        key_hash=key_hash,
+        extra=extra,
+        limits=limits,
+        expires_at=_expiry(extra.get("expires"), "expires", source, line),
+        disabled=_disabled(extra.get("disabled", ""), source, line),
     )
+
+
+def _key_hash(key: str, column: str, source: str, line: int) -> str:
+    if key.lower().startswith("sha256:"):
+        m = SHA256_RE.match(key)
+        if not m:
+            raise AllowListError(f"{source}:{line}: {column} sha256: must be followed by 64 hex digits")
+        return m.group(1).lower()
+    return hash_key(key)
+
+
+def _expiry(cell: str | None, column: str, source: str, line: int) -> float | None:
+    if not cell:
+        return None
+    try:
+        return parse_expires(cell)
+    except ValueError as e:
+        raise AllowListError(f"{source}:{line}: column {column}: {e}") from None
+
+
+def _disabled(cell: str, source: str, line: int) -> bool:
+    value = cell.lower()
+    if value not in ("", "true", "false"):
+        raise AllowListError(f"{source}:{line}: column disabled: {cell!r} is not true, false or empty")
+    return value == "true"
+
+
+def _previous(cells: dict[str, str], entry: KeyEntry, source: str, line: int) -> tuple[KeyEntry, ...]:
+    """The key a rotation replaced: the same entry under its hash, working until ``previous_expires``."""
+    key, until = cells.get("previous_api_key", ""), cells.get("previous_expires", "")
+    if not key and not until:
+        return ()
+    if not (key and until):
+        raise AllowListError(f"{source}:{line}: previous_api_key and previous_expires go together (id {entry.id!r})")
+    ends = _expiry(until, "previous_expires", source, line)
+    if entry.expires_at is not None:
+        ends = min(ends, entry.expires_at)  # type: ignore[type-var]  # _expiry gave a float for a cell
+    return (replace(entry, key_hash=_key_hash(key, "previous_api_key", source, line), expires_at=ends, replaced=True),)
 
 
 def load_allowlist(path: Path) -> AllowList:

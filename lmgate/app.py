@@ -7,13 +7,14 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from aiohttp import web
 
 from lmgate import fastpath
 from lmgate.app_keys import GATEWAY
 from lmgate.config import Config
+from lmgate.expiry import warn_expiring
 from lmgate.gateway import Gateway
 from lmgate.handlers.api_errors import errors_as_json
 from lmgate.routes import FAST_ROUTES, setup_routes
@@ -31,6 +32,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(gw.allowlist.run(), name="allow-list poller"),
         asyncio.create_task(gw.writer.run(), name="stats writer"),
         reading,
+        asyncio.create_task(warn_expiring(lambda: _expiries(gw)), name="expiry warnings"),
     ]
     for task in tasks:
         task.add_done_callback(stop_if_it_ends)
@@ -51,6 +53,10 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
             await task
     await gw.policies.close()
     await gw.dlp.close()
+
+
+def _expiries(gw: Gateway) -> Iterator[tuple[str, str, float | None]]:
+    return ((e.id, e.owner, e.expires_at) for e in gw.allowlist.current.entries())
 
 
 def stop_if_it_ends(task: asyncio.Task) -> None:

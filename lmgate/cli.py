@@ -1,4 +1,4 @@
-"""`lmgate up | serve | nginx-conf | usage | rollups`: argument parsing and process wiring only."""
+"""`lmgate up | serve | nginx-conf | usage | rollups | keys | prices`: argument parsing and process wiring only."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from lmgate import cli_keys, cli_prices
 from lmgate.allowlist import AllowListError
 from lmgate.config import Config, ConfigError, load_config
 from lmgate.logmask import MaskingFormatter, mask_secrets
@@ -215,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     usage.add_argument("--owner", help="only this owner", **once)
     rollups = sub.add_parser("rollups", help="maintain the rollups file")
     rollups.add_argument("action", choices=("rebuild",), help="rebuild: recompute from the stats JSONL files")
+    cli_keys.add_parser(sub, once)
+    cli_prices.add_parser(sub, once)
     args = parser.parse_args(argv)
     _setup_logging()
     if args.command == "serve" and args.standby and not _await_activation():
@@ -231,6 +234,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_usage(config, args)
         if args.command == "rollups":
             return cmd_rollups_rebuild(config)
+        if args.command == "keys":
+            return cli_keys.run(config, args)
+        if args.command == "prices":
+            return cli_prices.run(config, args)
         return cmd_up(config, args.nginx, with_nginx=not args.without_nginx)
     except (ConfigError, RenderError, AllowListError, PricingError) as e:
         log.error("%s", e)

@@ -110,6 +110,15 @@ class PricingConfig(_Section):
         return self
 
 
+class AuditConfig(_Section):
+    """Who changed which key when (``lmgate keys``, the admin API): a JSONL file, rotated like the stats."""
+
+    path: Path = Field(Path("data/audit.jsonl"), description="one line per change of the allow-list by lmgate")
+    max_bytes: ByteSize = Field(ByteSize(10 * 1024**2), description="rotate into gzipped files past this size")
+    keep_files: int = Field(0, ge=0, description="rotated files kept (0: no count limit)")
+    keep_days: float = Field(0, ge=0, description="rotated files older than this are deleted (0: kept for ever)")
+
+
 class RollupsConfig(_Section):
     path: Path = Field(Path("data/rollups.sqlite"), description="SQLite file of hourly/daily usage and cost")
 
@@ -379,6 +388,7 @@ class Config(_Section):
     policies: PolicyConfig = PolicyConfig()
     pricing: PricingConfig = PricingConfig()
     rollups: RollupsConfig = RollupsConfig()
+    audit: AuditConfig = AuditConfig()
     api: ApiConfig = ApiConfig()
     dlp: DlpConfig = DlpConfig()
     metrics: MetricsConfig = MetricsConfig()

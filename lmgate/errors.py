@@ -35,6 +35,18 @@ class Forbidden(GateError):
     status, kind, error_type = 403, ErrorKind.PERMISSION, "forbidden"
 
 
+class KeyExpired(Unauthorized):
+    """A key past its ``expires`` (or a rotated key past its grace): 401 saying so, not "unknown"."""
+
+    error_type = "key_expired"
+
+
+class KeyDisabled(Forbidden):
+    """A key whose ``disabled`` cell is true: 403."""
+
+    error_type = "key_disabled"
+
+
 class NotFound(GateError):
     status, kind, error_type = 404, ErrorKind.NOT_FOUND, "not_found"
 

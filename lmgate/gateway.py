@@ -77,7 +77,7 @@ class Gateway:
         policies = PolicyEngine.from_config(config.policies, seed_spend=rollups.spend)
         intake = StatsIntake({name: r.api for name, r in routes.items()}, prices, writer, policies, config.spool_dir())
         # --- metrics and alerts (lmgate/metrics/, lmgate/alerts/): budgets and headroom read at scrape time
-        keys = lambda: ((e.id, e.owner, e.limits) for e in allowlist.current.by_hash.values())  # noqa: E731
+        keys = lambda: ((e.id, e.owner, e.limits) for e in allowlist.current.entries())  # noqa: E731
         headroom = Headroom(
             policies.store,
             lambda: limited_scopes(keys(), policies.owners),

@@ -101,6 +101,8 @@ class ModelPrice:
     cache_read: float | None = None
     cache_write: float | None = None
     tiers: tuple[PriceTier, ...] = ()  # ascending by above_tokens
+    max_input_tokens: int | None = None  # the context window, as LiteLLM lists it
+    max_output_tokens: int | None = None
 
 
 def cost_usd(price: ModelPrice | None, usage: Usage) -> float | None:
@@ -137,6 +139,7 @@ class PriceBook:
     """Prices by lmgate provider kind and model id, with family and prefix resolution."""
 
     def __init__(self, entries: Mapping[str, ModelPrice], *, cache_size: int = 4096) -> None:
+        self._entries = dict(entries)
         self._tables: dict[str, dict[str, ModelPrice]] = {}
         for key, price in entries.items():
             self._index(key, price)
@@ -154,6 +157,10 @@ class PriceBook:
 
     def __len__(self) -> int:
         return len({id(p) for table in self._tables.values() for p in table.values()})
+
+    def models(self) -> dict[str, ModelPrice]:
+        """Every priced model by its LiteLLM id (the model catalogue, /lmgate/v1/models)."""
+        return dict(self._entries)
 
     def _index(self, key: str, price: ModelPrice) -> None:
         provider = price.provider or ""
@@ -296,7 +303,18 @@ def _entry(key: str, entry: Any) -> ModelPrice | None:
             PriceTier(n, t.get(INPUT), t.get(OUTPUT), t.get(CACHE_READ), t.get(CACHE_WRITE))
             for n, t in sorted(tiers.items())
         ),
+        max_input_tokens=_count(entry, "max_input_tokens"),
+        max_output_tokens=_count(entry, "max_output_tokens"),
     )
+
+
+def _count(entry: dict, field: str) -> int | None:
+    value = entry.get(field)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{field} must be a non-negative integer, got {value!r}")
+    return value
 
 
 def _rate(entry: dict, field: str) -> float | None:

@@ -88,14 +88,16 @@ def _shown(value: str) -> str:
     return repr(clip(value, _MAX_TIME_CHARS))
 
 
-def format_rows(rows: Sequence[dict[str, Any]], fmt: Format = "table") -> str:
-    """Rows as an aligned text table with a total row, as CSV, or as a JSON array."""
+def format_rows(
+    rows: Sequence[dict[str, Any]], fmt: Format = "table", *, total: bool = True, empty: str = "no usage in this period"
+) -> str:
+    """Rows as an aligned text table (with a total row of the numeric columns), as CSV, or as a JSON array."""
     if fmt == "json":
         return orjson.dumps(list(rows), option=orjson.OPT_INDENT_2).decode()
     if fmt == "csv":
         return _csv(rows)
     if fmt == "table":
-        return _table(rows)
+        return _table(rows, total, empty)
     raise ValueError(f"unknown format {fmt!r}: choose table, csv or json")
 
 
@@ -127,9 +129,9 @@ def _cell(column: str, value: Any) -> str:
     return str(value)
 
 
-def _table(rows: Sequence[dict[str, Any]]) -> str:
+def _table(rows: Sequence[dict[str, Any]], with_total: bool, empty: str) -> str:
     if not rows:
-        return "no usage in this period\n"
+        return empty + "\n"
     columns = _columns(rows)
     metrics = [c for c in columns if _is_metric(c, rows)]
     total: dict[str, Any] = {c: sum(r[c] for r in rows) for c in metrics}
@@ -138,7 +140,8 @@ def _table(rows: Sequence[dict[str, Any]]) -> str:
         total[labels[0]] = "total"
     body = [[_cell(c, r.get(c)) for c in columns] for r in rows]
     foot = [_cell(c, total.get(c, "")) for c in columns]
-    widths = [max(len(c), *(len(line[i]) for line in [*body, foot])) for i, c in enumerate(columns)]
+    shown = [*body, foot] if with_total else body
+    widths = [max(len(c), *(len(line[i]) for line in shown)) for i, c in enumerate(columns)]
 
     def line(cells: list[str]) -> str:
         return "  ".join(
@@ -146,4 +149,5 @@ def _table(rows: Sequence[dict[str, Any]]) -> str:
         ).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(columns), rule, *(line(b) for b in body), rule, line(foot)]) + "\n"
+    tail = [rule, line(foot)] if with_total else []
+    return "\n".join([line(columns), rule, *(line(b) for b in body), *tail]) + "\n"

@@ -10,9 +10,10 @@ The shipped file was made from litellm 1.109.1 with --as-of 2026-11-24.
 Kept: chat, embedding and responses entries of the providers lmgate serves,
 priced per token, not past their deprecation date, without region- or
 commitment-scoped ids (``bedrock/us-east-1/...``, ``azure/eu/...``: a request
-does not tell us those). Kept fields: litellm_provider, mode and the token cost
-fields (with their ``_above_<N>k_tokens`` tiers). Last, an entry is dropped when
-lmgate's own resolution (family, fallback table) gives the same prices without
+does not tell us those). Kept fields: litellm_provider, mode, the token cost
+fields (with their ``_above_<N>k_tokens`` tiers) and the context sizes
+(``max_input_tokens``, ``max_output_tokens``). Last, an entry is dropped when
+lmgate's own resolution (family, fallback table) gives the same prices and context without
 it, e.g. ``gpt-4o-2024-08-06`` -> ``gpt-4o`` or ``azure/gpt-4o`` -> ``gpt-4o``;
 the script checks that every selected id still resolves to its LiteLLM prices.
 """
@@ -42,6 +43,7 @@ PROVIDERS = {
     "bedrock_converse": "bedrock",
 }
 MODES = {"chat", "embedding", "responses"}
+CONTEXT_FIELDS = ("max_input_tokens", "max_output_tokens")  # the catalogue's context sizes (/lmgate/v1/models)
 
 
 def select(raw: dict, as_of: str) -> dict[str, dict]:
@@ -53,13 +55,13 @@ def select(raw: dict, as_of: str) -> dict[str, dict]:
             continue
         if (entry.get("deprecation_date") or "9999") < as_of or key.count("/") > 1:
             continue
-        fields = {"litellm_provider", "mode", *BASE_FIELDS}
+        fields = {"litellm_provider", "mode", *BASE_FIELDS, *CONTEXT_FIELDS}
         out[key] = {k: v for k, v in entry.items() if (k in fields or TIER_FIELD.match(k)) and v is not None}
     return out
 
 
 def same(a: ModelPrice | None, b: ModelPrice | None) -> bool:
-    rates = ("input", "output", "cache_read", "cache_write", "tiers")
+    rates = ("input", "output", "cache_read", "cache_write", "tiers", *CONTEXT_FIELDS)
     return a is not None and b is not None and all(getattr(a, f) == getattr(b, f) for f in rates)
 
 

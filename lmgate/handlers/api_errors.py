@@ -9,11 +9,21 @@ from aiohttp import web
 
 log = logging.getLogger("lmgate.api")
 
-_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error"}
+_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+}
 
 
-def json_error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": {"message": message, "type": _TYPES.get(status, "api_error")}}, status=status)
+def json_error(status: int, message: str, param: str | None = None) -> web.Response:
+    """``{"error": {"message", "type"}}``, with ``param`` naming the bad field or parameter when one is."""
+    error = {"message": message, "type": _TYPES.get(status, "api_error")}
+    if param is not None:
+        error["param"] = param
+    return web.json_response({"error": error}, status=status)
 
 
 @web.middleware

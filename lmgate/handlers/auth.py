@@ -22,6 +22,7 @@ from lmgate.fastpath import Reply, Settled
 from lmgate.gateway import Gateway, Route
 from lmgate.handoff import CTX_HEADER, MAX_ENDPOINT, MAX_MODEL, Handoff, client_text
 from lmgate.judged import AmbiguousPath, judged_path, read_only
+from lmgate.key_state import check_usable
 from lmgate.keys import credential_places, describe_places, mask_key
 from lmgate.lograte import RateLimitedLog
 from lmgate.policies.base import TOO_MANY_PARALLEL, Decision, RequestFacts
@@ -65,6 +66,7 @@ async def auth(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, s
         entry = _authenticate(gw, route, cred)
         handoff.key_id, handoff.owner = entry.id, entry.owner
         _check_signature(gw, route, headers, cred, entry, raw_uri, body)
+        check_usable(entry, cred.key, time.time())  # disabled, expired: after the signature, which proves the key
         path = _judged_path(route, path)
         doc = await _json_body(body)
         model = route.api.model_from_request(path, doc)  # judged whole; the handoff keeps it cut

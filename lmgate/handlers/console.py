@@ -23,7 +23,7 @@ from lmgate.console import allowed, queries
 from lmgate.console.queries import BY, SPEND_METRICS, Scope
 from lmgate.console.timeline import STEPS
 from lmgate.handlers.api_errors import json_error
-from lmgate.handlers.caller import Caller, NotAllowed, identify
+from lmgate.handlers.callers import Caller, NotAllowed, identify
 from lmgate.usage_report import QueryError, parse_range
 
 ADMIN_FILTERS = ("key_id", "owner")
@@ -56,7 +56,7 @@ def endpoint(params: tuple[str, ...]) -> Callable[[Handler], Callable[[web.Reque
             try:
                 caller = identify(request)
             except NotAllowed as e:
-                return json_error(401, str(e))
+                return json_error(e.status, str(e))
             try:
                 q = _checked(request, caller, known)
                 return await handler(request, caller, q)

@@ -3,12 +3,10 @@ GET /lmgate/metrics (through nginx: only with ``Authorization: Bearer <api.admin
 
 from __future__ import annotations
 
-import hmac
-
 from aiohttp import web
 
 from lmgate.app_keys import GATEWAY
-from lmgate.handlers.api_errors import json_error
+from lmgate.handlers.callers import admin_refusal
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -17,10 +15,4 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def admin_metrics(request: web.Request) -> web.Response:
-    admin = request.app[GATEWAY].config.api.admin_token
-    if admin is None:
-        return json_error(404, "lmgate: metrics through the gateway need api.admin_token in the config")
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), admin.encode()):
-        return json_error(401, "lmgate: send the admin token as Authorization: Bearer")
-    return await metrics(request)
+    return admin_refusal(request, "metrics through the gateway") or await metrics(request)

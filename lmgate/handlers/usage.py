@@ -9,7 +9,7 @@ from aiohttp import web
 
 from lmgate.app_keys import GATEWAY
 from lmgate.handlers.api_errors import json_error
-from lmgate.handlers.caller import NotAllowed, identify
+from lmgate.handlers.callers import caller
 from lmgate.stats.rollups import GROUPS
 from lmgate.usage_report import QueryError, parse_range
 
@@ -19,11 +19,10 @@ ADMIN_PARAMS = ("key_id", "owner")
 
 async def usage(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    try:
-        caller = identify(request)
-    except NotAllowed as e:
-        return json_error(401, str(e))
-    is_admin, entry = caller.is_admin, caller.entry
+    who = caller(request)
+    if isinstance(who, web.Response):
+        return who
+    is_admin, entry = who.is_admin, who.entry
     now = time.time()
     try:
         q = _query(request, is_admin)

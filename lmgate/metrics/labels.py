@@ -15,6 +15,8 @@ from lmgate.errors import (
     Forbidden,
     GateError,
     InvalidRequest,
+    KeyDisabled,
+    KeyExpired,
     NotFound,
     RateLimited,
     TooLarge,
@@ -45,6 +47,8 @@ STATS_ERROR = "stats_error"  # stats/intake.py: the line of a request whose usag
 #: the stats line's error_type of a request the gateway answered itself -> the refusal reason label
 REFUSAL_REASONS: dict[str, str] = {
     Unauthorized.error_type: "unauthorized",
+    KeyExpired.error_type: "key_expired",
+    KeyDisabled.error_type: "key_disabled",
     MODEL_NOT_ALLOWED: "model",
     RATE_LIMITED_RPM: "rpm",
     RATE_LIMITED_TPM: "tpm",

@@ -19,6 +19,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import orjson
@@ -29,6 +30,7 @@ from lmgate.nginx_conf import write_nginx_conf
 from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
 PROVIDER_NAMES = ("openai", "anthropic", "gemini", "vertex", "azure", "groq")
 
 
@@ -269,6 +271,14 @@ class Gateway:
         os.replace(tmp, self.allowlist)  # atomic, as an editor's save usually is
         if wait and self.sidecar is not None and self.sidecar.poll() is None:
             wait_for(lambda: self._reloads() > before, timeout=5, what="the sidecar to reload the allow-list")
+
+    def reloaded_after(self, edit: Callable[[], T]) -> T:
+        """Run ``edit`` (a change of the allow-list by other means, e.g. ``lmgate keys``); its result once the
+        sidecar has reloaded the file."""
+        before = self._reloads()
+        result = edit()
+        wait_for(lambda: self._reloads() > before, timeout=10, what="the sidecar to reload the allow-list")
+        return result
 
     def _reloads(self) -> int:
         path = self.log_dir / "sidecar.log"

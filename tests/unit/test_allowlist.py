@@ -83,3 +83,54 @@ def test_watcher_refuses_a_broken_file_at_start(tmp_path):
         AllowListWatcher(path, interval=1)
     with pytest.raises(AllowListError, match="cannot read"):
         AllowListWatcher(tmp_path / "missing.csv", interval=1)
+
+
+# --- key lifecycle columns: expires, disabled, a rotation's previous key
+
+LIFE = "id,api_key,owner,added,expires,disabled,previous_api_key,previous_expires\n"
+OLD = hashlib.sha256(b"sk-test-old").hexdigest()
+
+
+def test_expires_disabled_and_the_previous_key_of_a_rotation():
+    al = parse_allowlist(
+        LIFE
+        + "a,sk-test-a,o,,2027-01-31,,,\n"
+        + "b,sk-test-b,o,,,TRUE,,\n"
+        + f"c,sk-test-new,o,,2027-06-01T12:00:00Z,,sha256:{OLD},2027-01-16T00:00:00Z\n"
+    )
+    a, b = al.lookup("sk-test-a"), al.lookup("sk-test-b")
+    assert a.expires_at == 1801440000.0 and not a.disabled  # 2027-02-01T00:00:00Z: through the 31st
+    assert b.disabled and b.expires_at is None
+    new, old = al.lookup("sk-test-new"), al.lookup("sk-test-old")
+    assert new.id == old.id == "c" and not new.replaced and old.replaced
+    assert old.expires_at == 1800057600.0 and old.limits == new.limits  # the grace's end; the same rules
+    assert [e.id for e in al.entries()] == ["a", "b", "c"]  # one entry per id
+    assert "previous_api_key" not in new.extra and "previous_expires" not in old.extra  # no hash in extra
+
+
+def test_a_previous_key_never_outlives_its_row():
+    al = parse_allowlist(LIFE + f"c,sk-test-new,o,,2027-01-10,,sha256:{OLD},2027-02-01\n")
+    assert al.lookup("sk-test-old").expires_at == al.lookup("sk-test-new").expires_at
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("a,k1,o,,someday,,,", "allow.csv:2: column expires: cannot read 'someday' as an expiry"),
+        ("a,k1,o,,,yes,,", "allow.csv:2: column disabled: 'yes' is not true, false or empty"),
+        (f"a,k1,o,,,,sha256:{OLD},", "allow.csv:2: previous_api_key and previous_expires go together (id 'a')"),
+        ("a,k1,o,,,,,2027-01-01", "previous_api_key and previous_expires go together"),
+        ("a,k1,o,,,,sha256:abc,2027-01-01", "allow.csv:2: previous_api_key sha256: must be followed by 64 hex"),
+        ("a,k1,o,,,,k1,2027-01-01", "allow.csv:2: duplicate api_key for id 'a' (same key as line 2)"),
+        ("a,k1,o,,,,sk-test-old,2027-02-30", "column previous_expires: cannot read"),
+    ],
+)
+def test_bad_lifecycle_cells_name_the_line_and_column(row, message):
+    with pytest.raises(AllowListError) as e:
+        parse_allowlist(LIFE + row + "\n", "allow.csv")
+    assert message in str(e.value)
+
+
+def test_a_previous_key_may_not_be_another_ids_key():
+    with pytest.raises(AllowListError, match=r"allow.csv:3: duplicate api_key for id 'b' \(same key as line 2"):
+        parse_allowlist(LIFE + "a,sk-test-old,o,,,,,\n" + f"b,k2,o,,,,sha256:{OLD},2027-01-01\n", "allow.csv")

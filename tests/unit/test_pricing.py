@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from lmgate.pricing import SHIPPED_FILE, PriceBook, PricingError, cost_usd
+from lmgate.pricing import SHIPPED_FILE, PriceBook, PricingError, cost_usd, parse_entries
 from lmgate.usage import Usage
 
 SHIPPED = json.loads(SHIPPED_FILE.read_text())
@@ -36,6 +36,8 @@ def test_shipped_file_is_trimmed_litellm_format():
             "output_cost_per_token",
             "cache_read_input_token_cost",
             "cache_creation_input_token_cost",
+            "max_input_tokens",
+            "max_output_tokens",
         } | {k for k in entry if "_above_" in k}, key
 
 
@@ -297,3 +299,20 @@ def test_update_script_keeps_current_token_models_and_drops_what_resolution_cove
         "input_cost_per_token": 2.5e-6,
         "output_cost_per_token": 1e-5,
     }
+
+
+def test_context_sizes_are_read_and_kept_by_the_update_script():
+    script = _update_prices_module()
+    raw = {
+        "gpt-4o": _litellm("openai", 2.5e-6, 1e-5, max_input_tokens=128_000, max_output_tokens=16_384),
+        "gpt-4o-2024-08-06": _litellm("openai", 2.5e-6, 1e-5, max_input_tokens=128_000, max_output_tokens=16_384),
+        "gpt-4o-2024-11-20": _litellm("openai", 2.5e-6, 1e-5, max_input_tokens=128_000, max_output_tokens=32_768),
+    }
+    kept = script.prune(script.select(raw, "2026-11-24"))
+    assert list(kept) == ["gpt-4o", "gpt-4o-2024-11-20"]  # same prices, other context: kept
+    assert kept["gpt-4o"]["max_input_tokens"] == 128_000 and "max_tokens" not in kept["gpt-4o"]
+    price = PriceBook(parse_entries(kept, "test")).price_for("openai", "gpt-4o-2024-11-20")
+    assert (price.max_input_tokens, price.max_output_tokens) == (128_000, 32_768)
+    assert PriceBook.load().price_for("openai", "gpt-4o").max_input_tokens == 128_000  # the shipped file has them
+    with pytest.raises(PricingError, match="max_input_tokens must be a non-negative integer"):
+        parse_entries({"m": _litellm("openai", 1e-6, 1e-6, max_input_tokens="lots")}, "test")
