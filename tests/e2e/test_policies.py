@@ -14,7 +14,7 @@ import pytest
 from google.genai import errors as genai_errors
 
 from tests.e2e.conftest import ROWS
-from tests.e2e.harness import Gateway, RepeatKey
+from tests.e2e.harness import Gateway, RepeatKey, wait_for
 from tests.e2e.test_gateway import claude, gemini, oai
 from tests.redis_server import redis_server, redis_url  # noqa: F401  (fixtures)
 
@@ -121,9 +121,10 @@ def test_max_parallel_holds_until_the_stream_ends_and_a_disconnect_frees_it(gw, 
         chat(oai(gw, key=key))
     assert e.value.response.headers["retry-after"] == "1"
     t.join(10)
-    gw.next_stats(2)  # the refusal, then the stream's line: the slot is back
+    # the lines are found by what they say, not by their count: an earlier test's line may still be arriving
+    _wait_line(gw, lambda x: x["key_id"] == "solo" and x["stream"] and x["status"] == 200)  # the slot is back
     chat(oai(gw, key=key))
-    gw.next_stats()
+    _wait_line(gw, lambda x: x["key_id"] == "solo" and not x["stream"] and x["status"] == 200)
 
     # a client that hangs up mid-stream gives its slot back too
     conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
@@ -132,9 +133,14 @@ def test_max_parallel_holds_until_the_stream_ends_and_a_disconnect_frees_it(gw, 
     conn.getresponse().read1(64)
     conn.sock.close()
     conn.close()  # also closes the response's file object, which holds the socket open
-    line = gw.next_stats(timeout=10)[0]
-    assert line["error_type"] == "client_disconnect"
+    _wait_line(gw, lambda x: x["key_id"] == "solo" and x["error_type"] == "client_disconnect", timeout=10)
     chat(oai(gw, key=key))
+
+
+def _wait_line(gw, predicate, timeout: float = 5.0) -> dict:
+    return wait_for(
+        lambda: next((x for x in gw.stats_lines() if predicate(x)), None), timeout=timeout, what="a stats line"
+    )
 
 
 def test_max_parallel_1_never_refuses_requests_sent_one_after_another(gw, fake):

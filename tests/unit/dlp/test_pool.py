@@ -54,26 +54,15 @@ async def test_a_prompt_no_entity_can_be_in_needs_no_worker(pooled, monkeypatch)
     assert result.findings == {} and not result.skipped
 
 
-async def test_event_loop_stays_responsive_during_a_100kb_scan(pooled):
+async def test_a_100kb_scan_runs_in_a_worker_not_in_the_event_loop(pooled, monkeypatch):
+    # what keeps the loop responsive is where the scan runs: checked directly, not by timing the loop
+    def in_the_loop(*args):
+        raise AssertionError("a 100 KB prompt was scanned in the event loop")
+
+    monkeypatch.setattr("lmgate.dlp.scanner.find_all", in_the_loop)
     raw, doc = chat((PROSE * 1100)[:100_000] + f" {s.EMAIL}")
-    lag = 0.0
-    done = asyncio.Event()
-
-    async def ticker() -> None:
-        nonlocal lag
-        while not done.is_set():
-            before = time.monotonic()
-            await asyncio.sleep(0.005)
-            lag = max(lag, time.monotonic() - before - 0.005)
-
-    tick = asyncio.create_task(ticker())
-    started = time.monotonic()
     result = await pooled.scan("openai", raw, doc, "block")
-    took = time.monotonic() - started
-    done.set()
-    await tick
-    assert result.findings == {"EMAIL_ADDRESS": 1}
-    assert lag < 0.1 and lag < took / 2, f"loop lag {lag * 1000:.1f} ms during a {took * 1000:.0f} ms scan"
+    assert result.findings == {"EMAIL_ADDRESS": 1} and not result.skipped
 
 
 async def test_queueing_counts_against_the_time_budget(pooled):
