@@ -16,8 +16,16 @@ from functools import partial
 from multidict import CIMultiDict
 
 from lmgate.allowlist import KeyEntry
-from lmgate.dlp.gate import DlpBlocked
-from lmgate.errors import GateError, InvalidRequest, TooLarge, Unauthorized, render
+from lmgate.errors import (
+    DlpBlocked,
+    ErrorKind,
+    GateError,
+    InvalidRequest,
+    TooLarge,
+    TooManyParallel,
+    Unauthorized,
+    render,
+)
 from lmgate.fastpath import Reply, Settled
 from lmgate.gateway import Gateway, Route
 from lmgate.handoff import CTX_HEADER, MAX_ENDPOINT, MAX_MODEL, Handoff, client_text
@@ -25,8 +33,8 @@ from lmgate.judged import AmbiguousPath, judged_path, read_only
 from lmgate.key_state import check_usable
 from lmgate.keys import credential_places, describe_places, mask_key
 from lmgate.lograte import RateLimitedLog
-from lmgate.policies.base import TOO_MANY_PARALLEL, Decision, RequestFacts
-from lmgate.providers.base import ClientCredential, ErrorKind
+from lmgate.policies.base import Decision, RequestFacts
+from lmgate.providers.base import ClientCredential
 from lmgate.request_json import AmbiguousJson, parse_object
 from lmgate.rewrite import UpstreamRewrite
 from lmgate.sigv4 import SignatureError, verify_client_signature
@@ -85,7 +93,7 @@ async def auth(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, s
         )
         verdict = gw.policies.precheck(facts)
         if verdict is not None:
-            raise verdict.as_gate_error()
+            raise verdict
         # Every judgement that commits nothing (DLP, the upstream credential) comes before the one that
         # does, so a refused request consumes nothing: no rpm hit, no max_parallel slot, not even for a
         # moment (a refund could not promise that: a request meanwhile would see the slot taken). The
@@ -106,7 +114,7 @@ async def auth(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, s
             rewrite.body = redacted
         decision = await _decide(gw, facts)  # judges and commits the counted rules in one store call
         if decision.verdict is not None:
-            raise decision.verdict.as_gate_error()
+            raise decision.verdict
     except GateError as err:
         if isinstance(err, DlpBlocked):
             handoff.dlp = err.dlp
@@ -137,7 +145,7 @@ async def _decide(gw: Gateway, facts: RequestFacts) -> Decision:
 
 
 def _slot_taken(decision: Decision) -> bool:
-    return decision.verdict is not None and decision.verdict.error_type == TOO_MANY_PARALLEL
+    return isinstance(decision.verdict, TooManyParallel)
 
 
 def _check_signature(

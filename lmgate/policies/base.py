@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from lmgate.errors import GateError
 from lmgate.policies.limits import NO_LIMITS, Limits
-from lmgate.providers.base import ErrorKind
 from lmgate.store.base import Check, Outcome
-
-# error_type values of refusals, for the stats line
-MODEL_NOT_ALLOWED = "model_not_allowed"
-RATE_LIMITED_RPM = "rate_limited_rpm"
-RATE_LIMITED_TPM = "rate_limited_tpm"
-BUDGET_EXCEEDED = "budget_exceeded"
-TOO_MANY_PARALLEL = "too_many_parallel"
-STORE_UNAVAILABLE = "policy_store_unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,26 +24,10 @@ class RequestFacts:
     read_only: bool = False  # GET/HEAD (model lists, files): no model to check, none will run
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """A refusal: rendered by the auth handler in the provider's error shape."""
-
-    status: int  # 403, 429 or 503
-    kind: ErrorKind  # PERMISSION, RATE_LIMIT, QUOTA or UNAVAILABLE
-    error_type: str  # the stats line's error_type
-    message: str
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def as_gate_error(self) -> GateError:
-        err = GateError(self.message, dict(self.headers))
-        err.status, err.kind, err.error_type = self.status, self.kind, self.error_type
-        return err
-
-
 @dataclass(slots=True)  # not frozen: made on every request, and a frozen __init__ costs more
 class Decision:
     allowed: bool
-    verdict: Verdict | None = None  # the refusal when not allowed
+    verdict: GateError | None = None  # the refusal when not allowed
     lease_id: str | None = None  # give it back via record_usage/release after the response; None: nothing to report
 
 
@@ -64,11 +39,11 @@ class Policy(Protocol):
     phrases the refusal when the store says one of those checks failed.
     """
 
-    def precheck(self, facts: RequestFacts) -> Verdict | None: ...
+    def precheck(self, facts: RequestFacts) -> GateError | None: ...
 
     def checks(self, facts: RequestFacts) -> Sequence[Check]: ...
 
-    def verdict(self, facts: RequestFacts, check: Check, outcome: Outcome) -> Verdict: ...
+    def verdict(self, facts: RequestFacts, check: Check, outcome: Outcome) -> GateError: ...
 
 
 def who(facts: RequestFacts, scope: str) -> str:

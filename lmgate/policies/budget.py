@@ -5,16 +5,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from lmgate.policies.base import BUDGET_EXCEEDED, RequestFacts, Verdict, who
+from lmgate.errors import QuotaExceeded
+from lmgate.policies.base import RequestFacts, who
 from lmgate.policies.periods import period_of
-from lmgate.providers.base import ErrorKind
 from lmgate.store.base import BUDGET, Check, Outcome, key_scope, owner_scope
 
 _LABEL = {"day": "daily", "month": "monthly", "total": "total"}
 
 
 class BudgetPolicy:
-    def precheck(self, facts: RequestFacts) -> Verdict | None:
+    def precheck(self, facts: RequestFacts) -> None:
         return None
 
     def checks(self, facts: RequestFacts) -> Sequence[Check]:
@@ -26,15 +26,15 @@ class BudgetPolicy:
             out.append(Check(BUDGET, owner_scope(facts.owner), o.budget_usd, o.budget_period))
         return out
 
-    def verdict(self, facts: RequestFacts, check: Check, outcome: Outcome) -> Verdict:
+    def verdict(self, facts: RequestFacts, check: Check, outcome: Outcome) -> QuotaExceeded:
         assert check.period is not None
         period = period_of(check.period, facts.now)
         spent = f"lmgate: {who(facts, check.scope)} has spent {usd(outcome.value)} of its {usd(check.limit)}"
         if period.kind == "total":  # never resets: only an admin can help
-            return Verdict(429, ErrorKind.QUOTA, BUDGET_EXCEEDED, f"{spent} total budget; it does not reset")
+            return QuotaExceeded(f"{spent} total budget; it does not reset")
         retry = max(1, math.ceil(period.end - facts.now))
         message = f"{spent} {_LABEL[period.kind]} budget; it resets at {period.iso_end()}"
-        return Verdict(429, ErrorKind.QUOTA, BUDGET_EXCEEDED, message, {"Retry-After": str(retry)})
+        return QuotaExceeded(message, retry_after=retry)
 
 
 BUDGETS = BudgetPolicy()

@@ -19,15 +19,15 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from lmgate.config import PolicyConfig
+from lmgate.errors import GateError, PolicyStoreUnavailable
 from lmgate.lograte import RateLimitedLog
-from lmgate.policies.base import STORE_UNAVAILABLE, Decision, Policy, RequestFacts, Verdict
+from lmgate.policies.base import Decision, Policy, RequestFacts
 from lmgate.policies.budget import BUDGETS
 from lmgate.policies.limits import NO_LIMITS, Limits, limits_from_owner
 from lmgate.policies.models import MODELS
 from lmgate.policies.parallel import PARALLELS
 from lmgate.policies.periods import Period, period_of
 from lmgate.policies.ratelimit import RATE_LIMITS
-from lmgate.providers.base import ErrorKind
 from lmgate.store.base import (
     BUDGET,
     PARALLEL,
@@ -91,7 +91,7 @@ class PolicyEngine:
         """Every owner the config gives limits (read by policies/headroom.py)."""
         return self._owners
 
-    def precheck(self, facts: RequestFacts) -> Verdict | None:
+    def precheck(self, facts: RequestFacts) -> GateError | None:
         """The rules that need no store (model rules): a refusal, or None. Commits nothing."""
         if facts.key_limits.model_re is None and facts.owner_limits.model_re is None:  # the only precheck so far
             return None
@@ -127,7 +127,7 @@ class PolicyEngine:
             self._store_failed(e, "decide")
             if self._fail_open:
                 return Decision(True, None, lease_id)  # still report usage: the store may be back by then
-            return Decision(False, _UNAVAILABLE)
+            return Decision(False, _unavailable())
         if outcome.denied is None:
             return Decision(True, None, lease_id)
         check = checks[outcome.denied]
@@ -240,9 +240,6 @@ class PolicyEngine:
         return self._store_errors.total
 
 
-_UNAVAILABLE = Verdict(
-    503,
-    ErrorKind.UNAVAILABLE,
-    STORE_UNAVAILABLE,
-    "lmgate: the gateway cannot check this key's limits right now; try again shortly",
-)
+def _unavailable() -> PolicyStoreUnavailable:
+    """Built per refusal: an exception raised carries its traceback, so none is shared between requests."""
+    return PolicyStoreUnavailable("lmgate: the gateway cannot check this key's limits right now; try again shortly")

@@ -8,9 +8,11 @@ from pathlib import Path
 import lmgate.errors
 import lmgate.policies.base
 import lmgate.stats.record
-from lmgate.dlp.gate import DlpBlocked
-from lmgate.errors import GateError
-from lmgate.metrics.labels import FORWARDED, REFUSAL_REASONS, STATS_ERROR, status_class
+from lmgate.errors import DlpBlocked, GateError
+from lmgate.errors import ErrorType as E
+from lmgate.metrics.labels import FORWARDED, REFUSAL_REASONS, status_class
+
+STATS_ERROR = E.STATS_ERROR
 
 REPO = Path(__file__).resolve().parents[3]
 
