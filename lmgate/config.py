@@ -20,6 +20,9 @@ from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError, fi
 
 from lmgate.credentials import AwsCredentialSource, SecretResolver, is_ref, parse_ref
 from lmgate.dlp.settings import DEFAULT_ENTITIES, KNOWN_ENTITIES, NER_ENTITIES, DlpMode
+from lmgate.policies.limits import parse_owner_settings
+from lmgate.policies.registry import register_module
+from lmgate.policies.settings import SETTINGS
 from lmgate.providers import PROVIDERS
 
 DEFAULT_CONFIG_PATH = Path("config/lmgate.yaml")
@@ -240,26 +243,28 @@ class DlpConfig(_Section):
         return "allow" if mode == "log" else "block"
 
 
-class OwnerLimits(_Section):
-    """Limits shared by all keys of one owner (team); omitted = no limit."""
+class OwnerLimits(BaseModel):
+    """Limits shared by all keys of one owner (team); omitted = no limit. The settings are the policies'
+    (``lmgate/policies/settings.py``), checked by their own parsers: an unknown name is an error."""
 
-    models: list[str] = Field(default_factory=list, description="glob patterns of allowed models, e.g. gpt-4o*")
-    rpm: int | None = Field(None, gt=0, description="requests per minute, all keys together")
-    tpm: int | None = Field(None, gt=0, description="tokens per minute (of finished requests), all keys together")
-    budget_usd: float | None = Field(None, gt=0, allow_inf_nan=False, description="spend allowed per budget_period")
-    budget_period: Literal["day", "month", "total"] = Field("month", description="UTC day, UTC month, or forever")
-    max_parallel: int | None = Field(None, gt=0, description="requests in flight, all keys together")
+    model_config = ConfigDict(extra="allow")  # the parsed settings, by name
 
-    @field_validator("models")
+    @model_validator(mode="before")
     @classmethod
-    def _patterns(cls, v: list[str]) -> list[str]:
-        out = []
-        for p in v:
-            p = p.strip()
-            if not p or any(ch.isspace() for ch in p):
-                raise ValueError(f"model pattern {p!r} must be one non-empty word, e.g. gpt-4o*")
-            out.append(p)
-        return out
+    def _settings(cls, data: Any) -> dict[str, Any]:
+        return parse_owner_settings(data)
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+    def __getattr__(self, name: str) -> Any:  # a setting not given reads as its default (no limit)
+        try:
+            return super().__getattr__(name)  # type: ignore[misc]
+        except AttributeError:
+            if name in SETTINGS:
+                return SETTINGS[name].default
+            raise
 
 
 class PolicyConfig(_Section):
@@ -267,7 +272,18 @@ class PolicyConfig(_Section):
     store_timeout: float = Field(0.25, gt=0, description="seconds per Redis call; keep well under auth_timeout")
     on_store_error: Literal["closed", "open"] = Field("closed", description="store down: refuse (503) or allow")
     lease_ttl: float = Field(600.0, gt=0, description="seconds after which an unreleased max_parallel slot frees")
+    # before owners: pydantic validates fields in order, and an extra policy's settings must be known by then
+    extra: list[str] = Field(
+        default_factory=list, description="modules of policies to add after lmgate's own (each defines POLICY)"
+    )
     owners: dict[str, OwnerLimits] = Field(default_factory=dict)
+
+    @field_validator("extra")
+    @classmethod
+    def _extra(cls, v: list[str]) -> list[str]:
+        for path in v:
+            register_module(path)
+        return v
 
     @field_validator("store")
     @classmethod

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from lmgate.errors import GateError
 from lmgate.policies.limits import NO_LIMITS, Limits
+from lmgate.policies.settings import Setting
 from lmgate.store.base import Check, Outcome
 
 
@@ -31,19 +31,34 @@ class Decision:
     lease_id: str | None = None  # give it back via record_usage/release after the response; None: nothing to report
 
 
-class Policy(Protocol):
-    """One rule. Pure parts only: counting is the store's, in one atomic call for all policies.
+class Policy:
+    """One rule, behind one interface; subclasses override what they judge. Pure parts only: counting is the
+    store's, in one atomic call for all policies.
 
-    ``precheck`` decides what needs no counter (model rules); ``checks`` lists
-    what the store must count for this request, key before owner; ``verdict``
-    phrases the refusal when the store says one of those checks failed.
+    ``settings`` declares what a key or owner may set (``policies/settings.py``), ``refusals`` the
+    ``GateError`` classes it answers with (``lmgate/errors.py``), ``rules`` the store rules it phrases
+    refusals for. ``precheck`` decides what needs no counter (model rules); ``checks`` lists what the
+    store must count for this request, key before owner; ``verdict`` phrases the refusal when the store
+    says one of those checks failed; ``check_settings`` is the rule across its settings (a budget period
+    needs a budget); ``where`` prefixes its message, ``scope`` is "key" or "owner".
     """
 
-    def precheck(self, facts: RequestFacts) -> GateError | None: ...
+    name: str = ""
+    settings: tuple[Setting, ...] = ()
+    refusals: tuple[type[GateError], ...] = ()
+    rules: tuple[str, ...] = ()
 
-    def checks(self, facts: RequestFacts) -> Sequence[Check]: ...
+    def check_settings(self, values: dict[str, object], where: str, scope: str) -> None:
+        return None
 
-    def verdict(self, facts: RequestFacts, check: Check, outcome: Outcome) -> GateError: ...
+    def precheck(self, facts: RequestFacts) -> GateError | None:
+        return None
+
+    def checks(self, facts: RequestFacts) -> Sequence[Check]:
+        return ()
+
+    def verdict(self, facts: RequestFacts, check: Check, outcome: Outcome) -> GateError:
+        raise AssertionError(f"the {self.name} policy counts nothing")
 
 
 def who(facts: RequestFacts, scope: str) -> str:

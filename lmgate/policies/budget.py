@@ -6,16 +6,29 @@ import math
 from collections.abc import Sequence
 
 from lmgate.errors import QuotaExceeded
-from lmgate.policies.base import RequestFacts, who
-from lmgate.policies.periods import period_of
+from lmgate.policies.base import Policy, RequestFacts, who
+from lmgate.policies.periods import PERIOD_KINDS, period_of
+from lmgate.policies.settings import Setting, choice, positive_usd
 from lmgate.store.base import BUDGET, Check, Outcome, key_scope, owner_scope
 
 _LABEL = {"day": "daily", "month": "monthly", "total": "total"}
 
 
-class BudgetPolicy:
-    def precheck(self, facts: RequestFacts) -> None:
-        return None
+class BudgetPolicy(Policy):
+    name = "budget"
+    settings = (
+        Setting("budget_usd", "spend allowed per `budget_period`, in US dollars", positive_usd, "store"),
+        Setting(
+            "budget_period", "`day`, `month` (UTC) or `total` (forever)", choice(*PERIOD_KINDS), "modifier", "month"
+        ),
+    )
+    refusals = (QuotaExceeded,)
+    rules = (BUDGET,)
+
+    def check_settings(self, values: dict[str, object], where: str, scope: str) -> None:
+        # keys only: owner configs with a lone budget_period were always accepted
+        if scope == "key" and "budget_period" in values and "budget_usd" not in values:
+            raise ValueError(f"{where}budget_period: set without budget_usd")
 
     def checks(self, facts: RequestFacts) -> Sequence[Check]:
         out = []

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from lmgate.clip import clip
 from lmgate.errors import ModelNotAllowed
-from lmgate.policies.base import RequestFacts, who
+from lmgate.policies.base import Policy, RequestFacts, who
 from lmgate.policies.limits import Limits
-from lmgate.store.base import Check, Outcome
+from lmgate.policies.settings import Setting, model_patterns
 
 MAX_MODEL_SHOWN = 256  # characters of the client's model name a refusal repeats
 
 
-class ModelsPolicy:
+class ModelsPolicy(Policy):
+    name = "models"
+    settings = (
+        Setting(
+            "models",
+            "glob patterns, `;`-separated (a YAML list for owners), e.g. `gpt-4o*;claude-*`, matched against what "
+            "will run (Azure: the deployment in the path)",
+            model_patterns,
+            "precheck",
+            default=(),
+        ),
+    )
+    refusals = (ModelNotAllowed,)
+
     def precheck(self, facts: RequestFacts) -> ModelNotAllowed | None:
         for limits, scope in ((facts.key_limits, "k:"), (facts.owner_limits, "o:")):
             rx = limits.model_re
@@ -31,12 +42,6 @@ class ModelsPolicy:
                 f"lmgate: model {shown!r} is not allowed for {who(facts, scope)}; allowed: {_patterns(limits)}"
             )
         return None
-
-    def checks(self, facts: RequestFacts) -> Sequence[Check]:
-        return ()
-
-    def verdict(self, facts: RequestFacts, check: Check, outcome: Outcome) -> ModelNotAllowed:
-        raise AssertionError("the models policy counts nothing")
 
 
 def _patterns(limits: Limits) -> str:

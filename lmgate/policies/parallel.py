@@ -5,13 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lmgate.errors import TooManyParallel
-from lmgate.policies.base import RequestFacts, who
+from lmgate.policies.base import Policy, RequestFacts, who
+from lmgate.policies.settings import Setting, positive_int
 from lmgate.store.base import PARALLEL, Check, Outcome, key_scope, owner_scope
 
 
-class ParallelPolicy:
-    def precheck(self, facts: RequestFacts) -> None:
-        return None
+class ParallelPolicy(Policy):
+    name = "parallel"
+    settings = (
+        Setting(
+            "max_parallel", "requests in flight (released when the response ends or the client hangs up)",
+            positive_int, "store",
+        ),
+    )  # fmt: skip
+    refusals = (TooManyParallel,)
+    rules = (PARALLEL,)
 
     def checks(self, facts: RequestFacts) -> Sequence[Check]:
         out = []

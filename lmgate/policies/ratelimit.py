@@ -14,13 +14,19 @@ import math
 from collections.abc import Sequence
 
 from lmgate.errors import RateLimited, RpmExceeded, TpmExceeded
-from lmgate.policies.base import RequestFacts, who
+from lmgate.policies.base import Policy, RequestFacts, who
+from lmgate.policies.settings import Setting, positive_int
 from lmgate.store.base import RPM, TPM, Check, Outcome, key_scope, owner_scope
 
 
-class RateLimitPolicy:
-    def precheck(self, facts: RequestFacts) -> None:
-        return None
+class RateLimitPolicy(Policy):
+    name = "ratelimit"
+    settings = (
+        Setting("rpm", "requests in any 60 s", positive_int, "store"),
+        Setting("tpm", "tokens (real usage of finished requests) in the last 60 s", positive_int, "store"),
+    )
+    refusals = (RpmExceeded, TpmExceeded)
+    rules = (RPM, TPM)
 
     def checks(self, facts: RequestFacts) -> Sequence[Check]:
         out = []
