@@ -89,6 +89,7 @@ class GateError(Exception):
     status: int = 500
     kind: ErrorKind = ErrorKind.UNAVAILABLE
     error_type: str = ErrorType.GATEWAY_ERROR  # an ErrorType; a policy from ``policies.extra`` may name its own
+    dlp: dict | None = None  # for the stats line: what DLP found (DlpBlocked)
 
     def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
@@ -138,7 +139,7 @@ class DlpBlocked(Forbidden):
 
     def __init__(self, message: str, dlp: dict) -> None:
         super().__init__(message)
-        self.dlp = dlp
+        self.dlp = dlp  # set once, by the constructor
 
 
 class NotFound(GateError):
