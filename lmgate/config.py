@@ -20,6 +20,7 @@ from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError, fi
 
 from lmgate.credentials import AwsCredentialSource, SecretResolver, is_ref, parse_ref
 from lmgate.dlp.settings import DEFAULT_ENTITIES, KNOWN_ENTITIES, NER_ENTITIES, DlpMode
+from lmgate.errors import ConfigError
 from lmgate.policies.limits import parse_owner_settings
 from lmgate.policies.registry import register_module
 from lmgate.policies.settings import SETTINGS
@@ -30,10 +31,6 @@ NGINX_DIR = Path(__file__).resolve().parent.parent / "nginx"  # the repository's
 ENV_PREFIX = "LMGATE_"
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 SHM = Path("/dev/shm")  # memory-backed on Linux: the default home of the stats spool
-
-
-class ConfigError(Exception):
-    """A config file or env variable that cannot be used; the message names the key."""
 
 
 class _Section(BaseModel):

@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from lmgate.providers.base import Provider
 
 
+class ConfigError(Exception):
+    """A config file or env variable that cannot be used; the message names the key."""
+
+
 class ErrorKind(StrEnum):
     """Gateway-made errors, rendered by each provider in its own JSON shape."""
 

@@ -36,7 +36,9 @@ BODY = b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
 def _gateway(root: Path) -> Gateway:
     rows = ["id,owner,added,api_key,models,rpm,tpm,budget_usd,max_parallel"]
     rows.append(f"plain,team,2026-01-01,sha256:{hashlib.sha256(b'sk-plain').hexdigest()},,,,,")
-    rows.append(f"limited,team,2026-01-01,sha256:{hashlib.sha256(b'sk-limited').hexdigest()},gpt-*,{BIG},{BIG},1e9,{BIG}")
+    rows.append(
+        f"limited,team,2026-01-01,sha256:{hashlib.sha256(b'sk-limited').hexdigest()},gpt-*,{BIG},{BIG},1e9,{BIG}"
+    )
     (root / "allowlist.csv").write_text("\n".join(rows) + "\n")
     config = {
         "allowlist": {"path": str(root / "allowlist.csv")},

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 from lmgate.errors import QuotaExceeded
 from lmgate.policies.base import Policy, RequestFacts, who
-from lmgate.policies.periods import PERIOD_KINDS, period_of
 from lmgate.policies.settings import Setting, choice, positive_usd
 from lmgate.store.base import BUDGET, Check, Outcome, key_scope, owner_scope
+from lmgate.store.periods import PERIOD_KINDS, period_of
 
 _LABEL = {"day": "daily", "month": "monthly", "total": "total"}
 

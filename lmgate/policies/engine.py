@@ -23,9 +23,9 @@ from lmgate.errors import GateError, PolicyStoreUnavailable
 from lmgate.lograte import RateLimitedLog
 from lmgate.policies.base import Decision, Policy, RequestFacts
 from lmgate.policies.limits import NO_LIMITS, Limits, limits_from_owner
-from lmgate.policies.periods import Period, period_of
 from lmgate.policies.registry import POLICIES
 from lmgate.store.base import Check, Outcome, Store, StoreUnavailable, key_scope, owner_scope
+from lmgate.store.periods import Period, period_of
 
 log = logging.getLogger("lmgate.policies")
 

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from lmgate.policies.limits import Limits
-from lmgate.policies.periods import Period, PeriodKind, period_of
 from lmgate.store.base import ScopeUse, Store, StoreUnavailable, key_scope, owner_scope
+from lmgate.store.periods import Period, PeriodKind, period_of
 
 log = logging.getLogger("lmgate.policies")
 

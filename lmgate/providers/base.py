@@ -15,8 +15,7 @@ import orjson
 
 from lmgate.errors import ErrorKind  # provider modules take it from their interface
 from lmgate.keys import extract_key
-from lmgate.stats.capture import Capture
-from lmgate.streams import json_array_events, sse_events
+from lmgate.streams import Capture, json_array_events, sse_events
 from lmgate.usage import Usage
 
 #: a location inside a JSON document: keys and list indexes from the root

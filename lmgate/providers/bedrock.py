@@ -41,7 +41,7 @@ from lmgate.providers.base import (
     as_int,
 )
 from lmgate.sigv4 import parse_authorization
-from lmgate.stats.capture import Capture
+from lmgate.streams import Capture
 from lmgate.usage import Usage
 
 OPERATION_RE = re.compile(r"^/model/(?P<model>[^/?]+)/(?P<op>[A-Za-z-]+)/?$")

@@ -38,7 +38,7 @@ from typing import NamedTuple
 
 import orjson
 
-from lmgate.config import ConfigError
+from lmgate.errors import ConfigError
 from lmgate.handoff import CTX_HEADER
 
 log = logging.getLogger("lmgate.stats")

@@ -15,8 +15,8 @@ from bisect import bisect_left
 from collections import deque
 from collections.abc import Sequence
 
-from lmgate.policies.periods import PERIOD_KINDS, Period, period_of
 from lmgate.store.base import BUDGET, PARALLEL, PASSED, RPM, WINDOW, Check, Outcome, ScopeUse, tpm_first_bucket
+from lmgate.store.periods import PERIOD_KINDS, Period, period_of
 
 
 class _TimeLog:

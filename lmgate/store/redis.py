@@ -24,7 +24,6 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from lmgate.policies.periods import PERIOD_KINDS, Period, period_of
 from lmgate.store.base import (
     BUDGET,
     PARALLEL,
@@ -38,6 +37,7 @@ from lmgate.store.base import (
     StoreUnavailable,
     tpm_first_bucket,
 )
+from lmgate.store.periods import PERIOD_KINDS, Period, period_of
 
 # KEYS[i]: check i's key. ARGV: now, lease, lease expiry, lease ttl ms, window ms, then (rule, limit, arg) per check,
 # arg being the rpm cutoff (now - window) or the first tpm bucket still counted.

@@ -6,7 +6,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from lmgate.config import ConfigError
+from lmgate.errors import ConfigError
 from lmgate.stats import spool
 from lmgate.stats.spool import (
     CURSOR,
