@@ -9,6 +9,7 @@ fail closed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from functools import partial
@@ -26,6 +27,7 @@ from lmgate.key_state import check_usable
 from lmgate.keys import credential_places, describe_places, mask_key
 from lmgate.lograte import RateLimitedLog
 from lmgate.policies.base import TOO_MANY_PARALLEL, Decision, RequestFacts
+from lmgate.policies.reservation import reservation_usd
 from lmgate.providers.base import ClientCredential, ErrorKind
 from lmgate.request_json import AmbiguousJson, parse_object
 from lmgate.rewrite import UpstreamRewrite
@@ -104,6 +106,11 @@ async def auth(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, s
         if redacted is not None:  # a pass-through key keeps its own headers on the rewrite path
             rewrite = rewrite or with_client_keys(UpstreamRewrite(), headers)
             rewrite.body = redacted
+        prompt_tokens = None
+        if gw.policies.reserves(facts) and not facts.read_only:  # budget_mode reserve, and a budget applies
+            prompt_tokens = await _prompt_tokens(route, doc, len(body)) if doc is not None else 0
+            price = gw.prices.lookup(route.api.name, model)
+            facts = dataclasses.replace(facts, reserve_usd=reservation_usd(route.api, path, doc, price, prompt_tokens))
         decision = await _decide(gw, facts)  # judges and commits the counted rules in one store call
         if decision.verdict is not None:
             raise decision.verdict.as_gate_error()
@@ -114,7 +121,9 @@ async def auth(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, s
     handoff.lease = decision.lease_id
     try:
         if handoff.stream and doc is not None and not route.api.usage_in_stream(path, doc):
-            handoff.prompt_estimate = await _prompt_tokens(route, doc, len(body))
+            handoff.prompt_estimate = (
+                prompt_tokens if prompt_tokens is not None else await _prompt_tokens(route, doc, len(body))
+            )
         reply = None if _nginx_gave_up(gw, headers) else allow_response(gw, handoff, rewrite)
     except BaseException:  # no answer nginx can use (a 500 is a 503 to the client): undo what was committed
         await gw.policies.undo(facts, decision)
