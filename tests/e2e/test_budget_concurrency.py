@@ -9,12 +9,15 @@ finished spend counts) every one is let through and the budget is overshot.
 
 from __future__ import annotations
 
+import http.client
 from concurrent.futures import ThreadPoolExecutor
 
 import openai
+import orjson
 import pytest
 
-from tests.e2e.harness import Gateway
+from tests.e2e.conftest import ROWS
+from tests.e2e.harness import Gateway, wait_for
 from tests.e2e.test_gateway import oai
 from tests.redis_server import redis_server, redis_url  # noqa: F401  (fixtures)
 
@@ -86,3 +89,44 @@ def test_reserve_holds_the_budget_where_settle_overshoots(tmp_path, fake, store,
 
     assert served["settle"] == REQUESTS  # each saw no spend when judged
     assert spent["settle"] > BUDGET
+
+
+def test_a_hold_is_freed_when_its_request_ends_without_usage(gw, fake):
+    """One hold at a time fits: the next request passes only once the last one's line freed its hold."""
+    key = "sk-test-holder-0123456789"
+    gw.write_allowlist([*ROWS, ("holder", key, "eta", {"budget_usd": "0.015", "budget_period": "day"})])
+    client = oai(gw, key=key)
+    big = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1000}  # holds ~$0.01
+    fake.chunk_delay = 0.5
+
+    # a client that hangs up mid-stream
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
+    conn.request(
+        "POST", "/openai/v1/chat/completions", orjson.dumps({**big, "stream": True}), {"Authorization": f"Bearer {key}"}
+    )
+    conn.getresponse().read1(64)  # in flight, holding its $0.01
+    with pytest.raises(openai.RateLimitError) as e:
+        client.chat.completions.create(**big)
+    assert "requests in flight hold $0.01" in e.value.body["message"]
+    conn.sock.close()
+    conn.close()
+    _wait_line(gw, "client_disconnect")
+
+    # a provider that cuts the stream off
+    fake.hangup_before = 2
+    with pytest.raises(openai.APIConnectionError):
+        list(client.chat.completions.create(**big, stream=True))
+    _wait_line(gw, "upstream_closed")
+
+    fake.hangup_before = None
+    assert client.chat.completions.create(**big).choices  # nothing is held any more: it fits again
+    spent = sum(x["cost_usd"] or 0 for x in gw.stats_lines() if x["key_id"] == "holder")
+    assert 0 < spent < 0.015
+
+
+def _wait_line(gw, error_type: str) -> dict:
+    return wait_for(
+        lambda: next((x for x in gw.stats_lines() if x["key_id"] == "holder" and x["error_type"] == error_type), None),
+        timeout=10,
+        what=f"the {error_type} line",
+    )
