@@ -266,7 +266,15 @@ class PolicyConfig(_Section):
     store: str = Field("memory", description="'memory' (one sidecar process) or redis://host:port/db (shared)")
     store_timeout: float = Field(0.25, gt=0, description="seconds per Redis call; keep well under auth_timeout")
     on_store_error: Literal["closed", "open"] = Field("closed", description="store down: refuse (503) or allow")
-    lease_ttl: float = Field(600.0, gt=0, description="seconds after which an unreleased max_parallel slot frees")
+    lease_ttl: float = Field(
+        600.0, gt=0, description="seconds after which an unreleased max_parallel slot (and budget hold) frees"
+    )
+    budget_mode: Literal["reserve", "settle"] = Field(
+        "reserve",
+        description="reserve: a request holds the most it can cost against budgets until its stats line "
+        "(budgets hold under concurrency; may refuse a request that would have fitted); "
+        "settle: only finished spend counts (many requests started together can overshoot)",
+    )
     owners: dict[str, OwnerLimits] = Field(default_factory=dict)
 
     @field_validator("store")

@@ -9,6 +9,7 @@ fail closed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from functools import partial
@@ -26,6 +27,7 @@ from lmgate.key_state import check_usable
 from lmgate.keys import credential_places, describe_places, mask_key
 from lmgate.lograte import RateLimitedLog
 from lmgate.policies.base import TOO_MANY_PARALLEL, Decision, RequestFacts
+from lmgate.policies.reservation import reservation_usd
 from lmgate.providers.base import ClientCredential, ErrorKind
 from lmgate.request_json import AmbiguousJson, parse_object
 from lmgate.rewrite import UpstreamRewrite
@@ -46,6 +48,9 @@ LATE_MARGIN = 0.1  # of auth_timeout: an answer ready later than 90% of it gives
 #: an answer without a verdict: nginx (if it still waits) fails closed with its 503 and writes the only line
 NO_VERDICT: Reply = (504, {}, b"lmgate: answered after nginx stopped waiting")
 BIG_BODY = 256 * 1024  # parse larger JSON bodies off the event loop
+# count the prompt tokens of larger bodies off the event loop: ~0.3 ms of CPU per 16 KB of text (tiktoken
+# releases the GIL); every request of a budgeted key counts them with budget_mode reserve
+COUNT_INLINE_MAX = 16 * 1024
 
 
 async def auth(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, str]) -> Reply | Settled:
@@ -104,6 +109,11 @@ async def auth(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, s
         if redacted is not None:  # a pass-through key keeps its own headers on the rewrite path
             rewrite = rewrite or with_client_keys(UpstreamRewrite(), headers)
             rewrite.body = redacted
+        prompt_tokens = None
+        if gw.policies.reserves(facts) and not facts.read_only:  # budget_mode reserve, and a budget applies
+            prompt_tokens = await _prompt_tokens(route, doc, len(body)) if doc is not None else 0
+            price = gw.prices.lookup(route.api.name, model)
+            facts = dataclasses.replace(facts, reserve_usd=reservation_usd(route.api, path, doc, price, prompt_tokens))
         decision = await _decide(gw, facts)  # judges and commits the counted rules in one store call
         if decision.verdict is not None:
             raise decision.verdict.as_gate_error()
@@ -114,7 +124,9 @@ async def auth(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, s
     handoff.lease = decision.lease_id
     try:
         if handoff.stream and doc is not None and not route.api.usage_in_stream(path, doc):
-            handoff.prompt_estimate = await _prompt_tokens(route, doc, len(body))
+            handoff.prompt_estimate = (
+                prompt_tokens if prompt_tokens is not None else await _prompt_tokens(route, doc, len(body))
+            )
         reply = None if _nginx_gave_up(gw, headers) else allow_response(gw, handoff, rewrite)
     except BaseException:  # no answer nginx can use (a 500 is a 503 to the client): undo what was committed
         await gw.policies.undo(facts, decision)
@@ -226,7 +238,7 @@ def _where(sources: tuple[str, ...]) -> str:
 async def _prompt_tokens(route: Route, doc: dict, size: int) -> int:
     """Tokens of the prompt text, for a stream that will not report usage (counted off the loop if large)."""
     texts = [text for _, text in route.api.prompt_fields(doc)]
-    if size > BIG_BODY:
+    if size > COUNT_INLINE_MAX:
         return await asyncio.to_thread(lambda: sum(count_tokens(t) for t in texts))
     return sum(count_tokens(t) for t in texts)
 

@@ -92,6 +92,13 @@ BUDGET_SPEND = Family(
     "Spend in the current budget period, as the budget is enforced (shared through Redis when configured).",
     (*LIMIT_WHO, "period"),
 )
+BUDGET_RESERVED = Family(
+    "lmgate_budget_reserved_usd",
+    GAUGE,
+    "USD held against the budget by requests in flight (budget_mode reserve): the most they can cost, "
+    "not spent yet; spend + reserved is what the next request must fit under.",
+    (*LIMIT_WHO, "period"),
+)
 BUDGET_LIMIT = Family("lmgate_budget_limit_usd", GAUGE, "Budget per period.", (*LIMIT_WHO, "period"))
 RATE_LIMIT = Family(
     "lmgate_ratelimit_limit", GAUGE, "Rate limits: rpm, tpm (per 60 s) and max_parallel.", (*LIMIT_WHO, "rule")

@@ -99,6 +99,7 @@ class LimitsCollector:
 
     def collect(self) -> Iterator[Metric]:
         spend = GaugeMetricFamily(f.BUDGET_SPEND.name, f.BUDGET_SPEND.help, labels=f.BUDGET_SPEND.labels)
+        reserved = GaugeMetricFamily(f.BUDGET_RESERVED.name, f.BUDGET_RESERVED.help, labels=f.BUDGET_RESERVED.labels)
         budget = GaugeMetricFamily(f.BUDGET_LIMIT.name, f.BUDGET_LIMIT.help, labels=f.BUDGET_LIMIT.labels)
         limit = GaugeMetricFamily(f.RATE_LIMIT.name, f.RATE_LIMIT.help, labels=f.RATE_LIMIT.labels)
         remaining = GaugeMetricFamily(f.RATE_REMAINING.name, f.RATE_REMAINING.help, labels=f.RATE_REMAINING.labels)
@@ -107,11 +108,12 @@ class LimitsCollector:
             if u.rule == BUDGET:
                 period = u.period.kind if u.period is not None else ""
                 spend.add_metric((*who, period), u.used)
+                reserved.add_metric((*who, period), u.reserved)
                 budget.add_metric((*who, period), u.limit)
             else:
                 limit.add_metric((*who, u.rule), u.limit)
                 remaining.add_metric((*who, u.rule), max(0.0, u.limit - u.used))
-        yield from (spend, budget, limit, remaining)
+        yield from (spend, reserved, budget, limit, remaining)
 
 
 def _gauge(family: f.Family, value: float) -> GaugeMetricFamily:

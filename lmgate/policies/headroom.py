@@ -39,6 +39,7 @@ class LimitUse:
     limit: float
     used: float  # USD this period, requests or tokens in the last 60 s, requests in flight
     period: Period | None = None  # budgets: the current day, month or "total"
+    reserved: float = 0.0  # budgets: USD held by requests in flight (budget_mode reserve), not in ``used``
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +102,7 @@ class Headroom:
                     if sums is None:
                         sums = cold[(lim.budget_period, group)] = await self._cold_spend(period.start, group)
                     spend = sums.get(x.key_id if x.scope == KEY else x.owner, 0.0)
-                uses.append(LimitUse(x.scope, x.key_id, x.owner, BUDGET, lim.budget_usd, spend, period))
+                uses.append(LimitUse(x.scope, x.key_id, x.owner, BUDGET, lim.budget_usd, spend, period, u.reserved))
             for rule, limit, value in ((RPM, lim.rpm, u.requests), (TPM, lim.tpm, u.tokens)):
                 if limit is not None:
                     uses.append(LimitUse(x.scope, x.key_id, x.owner, rule, limit, value))

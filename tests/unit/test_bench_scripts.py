@@ -26,6 +26,10 @@ PUBLIC: dict[str, set[str]] = {
     "lmgate.policies.engine": {"PolicyEngine"},
     "lmgate.policies.base": {"RequestFacts"},  # PolicyEngine.decide's argument
     "lmgate.policies.limits": {"Limits", "NO_LIMITS"},  # a key's limits in RequestFacts
+    "lmgate.policies.reservation": {"reservation_usd"},  # what a request holds against budgets (reserve)
+    "lmgate.pricing": {"PriceBook"},  # the price list, for a reservation's price
+    "lmgate.providers": {"PROVIDERS"},  # provider modules by kind
+    "lmgate.tokens": {"count_tokens"},  # the offline tokenizer
     "lmgate.stats.rollups": {"Rollups"},
     "lmgate.dlp.scanner": {"DlpScanner"},
     "lmgate.dlp.analyzer": {"Detector"},  # the scan itself, without the scanner's routing
@@ -41,6 +45,7 @@ MEMBERS = {
     "Detector": ("find",),
     "Handoff": ("encode",),
     "Metrics": ("observe", "exposition"),
+    "PriceBook": ("load", "lookup"),
 }
 
 
