@@ -134,8 +134,8 @@ class RollupsConfig(_Section):
     @field_validator("store")
     @classmethod
     def _store(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
+        if not v:  # unset, or an empty env variable (docker-compose passes one through)
+            return None
         parts = urlsplit(v)
         if parts.scheme in ("postgresql", "postgres") and (parts.hostname or parts.query) and parts.path.strip("/"):
             return v

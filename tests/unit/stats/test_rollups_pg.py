@@ -129,6 +129,8 @@ def test_store_config_is_checked(tmp_path, monkeypatch):
     assert "hunter2" not in str(e.value)
     monkeypatch.setenv("LMGATE_ROLLUPS__STORE", "postgresql://lmgate@db.internal:5433/usage")
     assert load_config(conf).rollups.store == "postgresql://lmgate@db.internal:5433/usage"
+    monkeypatch.setenv("LMGATE_ROLLUPS__STORE", "")  # docker-compose passes an unset variable on as empty
+    assert load_config(conf).rollups.store is None
     assert describe("postgresql://u:secret@h:5433/d") == "postgresql://u@h:5433/d"
 
 
@@ -251,3 +253,23 @@ def test_reads_of_an_unreachable_store_name_it(tmp_path):
     with pytest.raises(RollupsUnavailable, match=r"rollups store postgresql://nobody@127.0.0.1:1/nothing"):
         store.spend_by(T0, "owner")
     assert time.monotonic() - start < 10
+
+
+async def test_the_apis_answer_503_json_naming_an_unreachable_store(aiohttp_client):
+    from aiohttp import web
+
+    from lmgate.handlers.api_errors import errors_as_json
+
+    store = PgRollups("postgresql://lmgate:secret@127.0.0.1:1/usage")
+
+    async def usage(request):
+        return web.json_response(store.query(T0))
+
+    app = web.Application(middlewares=[errors_as_json])
+    app.router.add_get("/lmgate/v1/usage", usage)
+    client = await aiohttp_client(app)
+    resp = await client.get("/lmgate/v1/usage")
+    assert resp.status == 503
+    message = (await resp.json())["error"]["message"]
+    assert message.startswith("lmgate: rollups store postgresql://lmgate@127.0.0.1:1/usage is unreachable")
+    assert "secret" not in message
