@@ -125,7 +125,7 @@ class RollupsConfig(_Section):
         None, description="postgresql://user@host/db: one usage store for a fleet of instances (default: `path`)"
     )
     instance: str | None = Field(
-        None, description="this instance's name in the shared store (default: host name and stats file path)"
+        None, description="this instance's name in the shared store (default: made once, kept in stats.instance)"
     )
     dedupe_days: float = Field(
         7.0, gt=0, description="days the shared store remembers counted request ids (a line re-read later counts once)"

@@ -31,9 +31,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -166,6 +168,25 @@ class _Reader:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+
+
+def instance_name(jsonl: Path) -> str:
+    """This instance's name in the store when ``rollups.instance`` is unset: made once and kept beside the
+    stats file (``stats.instance``), so it stays when the host name changes (a recreated container) and
+    differs between instances, whose marks must not mix. A new name reads its JSONL from the start."""
+    path = jsonl.with_name(jsonl.stem + ".instance")
+    try:
+        name = path.read_text().strip()
+        if name:
+            return name
+    except FileNotFoundError:
+        pass
+    name = f"{socket.gethostname()}-{uuid.uuid4().hex[:12]}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(name + "\n")
+    os.replace(tmp, path)
+    return name
 
 
 class PgRollups(Rollups):
@@ -374,7 +395,7 @@ class PgRollups(Rollups):
         self._jsonl = jsonl
         self._writer_lock = lock
         if self.instance is None:
-            self.instance = f"{socket.gethostname()}:{jsonl.resolve()}"
+            self.instance = instance_name(jsonl)
 
     def maintain(self) -> None:
         """Catch up with the JSONL if the store was unreachable (or at start); retries every RETRY_S."""

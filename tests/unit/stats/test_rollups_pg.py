@@ -273,3 +273,13 @@ async def test_the_apis_answer_503_json_naming_an_unreachable_store(aiohttp_clie
     message = (await resp.json())["error"]["message"]
     assert message.startswith("lmgate: rollups store postgresql://lmgate@127.0.0.1:1/usage is unreachable")
     assert "secret" not in message
+
+
+def test_an_instance_keeps_its_name_beside_its_stats_file(tmp_path):
+    from lmgate.stats.rollups_pg import instance_name
+
+    one, two = tmp_path / "a" / "stats.jsonl", tmp_path / "b" / "stats.jsonl"
+    first = instance_name(one)
+    assert instance_name(one) == first  # a restart (or a new host name) keeps it
+    assert (tmp_path / "a" / "stats.instance").read_text().strip() == first
+    assert instance_name(two) != first  # two instances never share a mark
