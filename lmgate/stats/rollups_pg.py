@@ -404,6 +404,8 @@ class PgRollups(Rollups):
         held = self.pending_lines
         counted = 0
         try:
+            with self._write_lock:
+                self._writer()  # connect (and migrate) first: an unreachable store must not hold up the writer
             while True:
                 with self._writer_lock, self._write_lock:
                     if self._mark is _UNKNOWN:

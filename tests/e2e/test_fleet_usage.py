@@ -17,6 +17,7 @@ import anthropic
 import openai
 import orjson
 import pytest
+import redis
 
 from tests.e2e.conftest import ADMIN_TOKEN
 from tests.e2e.harness import Gateway, wait_for
@@ -144,3 +145,27 @@ def test_two_instances_show_the_fleet_totals_also_after_a_sigkill(fleet):
     for gw in fleet:
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{gw.sidecar_port}/metrics", timeout=5).read().decode()
         assert "lmgate_rollups_store_up 1.0" in metrics and "lmgate_rollups_pending_lines 0.0" in metrics
+
+
+def test_a_redis_restart_seeds_budgets_with_the_fleets_spend(fleet, redis_url):  # noqa: F811
+    """Redis without persistence forgets the spend counters: each instance seeds them from the store, and
+    with the shared store that is the spend through both instances, not its own share."""
+    key = FLEET_KEYS["fleet-a"][0]
+    for i in range(6):
+        _send(fleet[i % 2], "fleet-a", 0)  # gpt-4o: the dearer model
+    wait_for(lambda: _settled(fleet, 6), timeout=30, what="the fleet's totals")
+    shares = [sum(x["cost_usd"] for x in gw.stats_lines()) for gw in fleet]
+    fleet_spend = sum(shares)
+    budget = max(shares) + (fleet_spend - max(shares)) / 2  # more than either share, less than both
+    limited = {"budget_usd": f"{budget:.10f}", "budget_period": "month"}
+    rows = [(kid, k, o, limited if kid == "fleet-a" else {}) for kid, (k, o) in FLEET_KEYS.items()]
+    for gw in fleet:
+        gw.write_allowlist(rows)
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()  # the restart of a Redis that keeps nothing
+    client.close()
+    for gw in fleet:
+        with pytest.raises(openai.RateLimitError) as refused:
+            oai(gw, key).chat.completions.create(model="gpt-4o", messages=HI)
+        assert refused.value.body["code"] == "insufficient_quota"
+    assert max(shares) < budget < fleet_spend  # either instance's own share alone would have let it pass
