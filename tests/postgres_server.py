@@ -104,3 +104,13 @@ def pg_database(pg_server: str) -> Iterator[str]:
     finally:
         with psycopg.connect(pg_server, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def allow_connections(admin_url: str, db_url: str, allow: bool) -> None:
+    """An outage of one database, as its clients see it: new connections refused and open ones ended (or the
+    end of it). The server itself, and other tests' databases, go on."""
+    name = db_url.rsplit("/", 1)[1].split("?")[0]
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allow).lower()}')
+        if not allow:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))

@@ -22,7 +22,7 @@ import redis
 from tests.e2e.conftest import ADMIN_TOKEN
 from tests.e2e.harness import Gateway, wait_for
 from tests.e2e.test_gateway import claude, oai, raw_request
-from tests.postgres_server import pg_database, pg_server  # noqa: F401  (fixtures)
+from tests.postgres_server import allow_connections, pg_database, pg_server  # noqa: F401  (fixtures)
 from tests.redis_server import redis_server, redis_url  # noqa: F401  (fixtures)
 
 FLEET_KEYS = {
@@ -169,3 +169,40 @@ def test_a_redis_restart_seeds_budgets_with_the_fleets_spend(fleet, redis_url): 
             oai(gw, key).chat.completions.create(model="gpt-4o", messages=HI)
         assert refused.value.body["code"] == "insufficient_quota"
     assert max(shares) < budget < fleet_spend  # either instance's own share alone would have let it pass
+
+
+def _metric(gw: Gateway, name: str) -> float:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{gw.sidecar_port}/metrics", timeout=5).read().decode()
+    return next(float(x.split()[1]) for x in text.splitlines() if x.startswith(name + " "))
+
+
+def test_postgresql_down_the_fleet_serves_on_and_catches_up_when_it_is_back(fleet, pg_server, pg_database):  # noqa: F811
+    _traffic(fleet, 0, 16)
+    wait_for(lambda: _settled(fleet, 16), timeout=30, what="the fleet's totals")
+
+    allow_connections(pg_server, pg_database, allow=False)
+    try:
+        _traffic(fleet, 16, 24)
+        # every request was served and written to the JSONL
+        wait_for(lambda: len(_jsonl_totals(fleet)) == 4 and sum(n for n, _ in _jsonl_totals(fleet).values()) == 40)
+        for gw in fleet:
+            wait_for(lambda gw=gw: _metric(gw, "lmgate_rollups_pending_lines") > 0, what="lines held")
+            assert _metric(gw, "lmgate_rollups_store_up") == 0
+            resp, data = raw_request(
+                gw, "GET", "/lmgate/v1/usage?since=1d", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+            )
+            assert resp.status == 503, data
+            assert resp.getheader("Content-Type", "").startswith("application/json")
+            message = orjson.loads(data)["error"]["message"]
+            assert f"rollups store {pg_database.split('?')[0]} is unreachable" in message
+        _traffic(fleet, 40, 8)  # more flushes during the outage: still one log line per instance
+    finally:
+        allow_connections(pg_server, pg_database, allow=True)
+
+    want = wait_for(lambda: _settled(fleet, 48), timeout=60, what="the catch-up after the outage")
+    assert sum(n for n, _ in want.values()) == 48
+    for gw in fleet:
+        assert _metric(gw, "lmgate_rollups_store_up") == 1 and _metric(gw, "lmgate_rollups_pending_lines") == 0
+        log = gw.sidecar_log()
+        assert log.count("serving on; stats lines stay in") == 1, log
+        assert log.count("is back: counted") == 1, log

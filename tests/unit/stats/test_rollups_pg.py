@@ -16,6 +16,7 @@ from lmgate.stats.backend import RollupsUnavailable, open_rollups
 from lmgate.stats.rollups import Rollups
 from lmgate.stats.rollups_pg import SCHEMA_VERSION, PgRollups, describe
 from lmgate.stats.writer import StatsWriter
+from tests.postgres_server import allow_connections
 from tests.unit.stats.test_rollups import T0, _random_lines, line
 
 RANGE = (T0 - 5 * 86400 + 1800, T0 + 12 * 86400)
@@ -166,16 +167,8 @@ def _follower(url, jsonl, **kw):
     return writer, store
 
 
-def _block(admin_url, dbname, allow):
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS {str(allow).lower()}')
-        if not allow:
-            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (dbname,))
-
-
 def test_outage_keeps_lines_in_the_jsonl_and_catches_up_once_back(pg_server, pg_database, tmp_path, caplog):
     caplog.set_level(logging.INFO, "lmgate.stats")
-    dbname = pg_database.rsplit("/", 1)[1]
     jsonl = tmp_path / "stats.jsonl"
     writer, store = _follower(pg_database, jsonl, max_bytes=40_000)  # rotates every ~70 lines
     lines = _lines(1200, seed=3)
@@ -191,7 +184,7 @@ def test_outage_keeps_lines_in_the_jsonl_and_catches_up_once_back(pg_server, pg_
         writer.flush()
         assert store.pending_lines == 0
 
-        _block(pg_server, dbname, allow=False)
+        allow_connections(pg_server, pg_database, allow=False)
         for chunk in range(300, 900, 100):  # several flushes and rotations during the outage
             for r in lines[chunk : chunk + 100]:
                 writer.write(r)
@@ -205,7 +198,7 @@ def test_outage_keeps_lines_in_the_jsonl_and_catches_up_once_back(pg_server, pg_
         outage_logs = [r for r in caplog.records if "unreachable" in r.getMessage()]
         assert len(outage_logs) == 1 and "serving on" in outage_logs[0].getMessage()  # once per outage
 
-        _block(pg_server, dbname, allow=True)
+        allow_connections(pg_server, pg_database, allow=True)
         store._next_try = 0
         store.maintain()
         assert store.up and store.caught_up and store.pending_lines == 0
@@ -218,7 +211,7 @@ def test_outage_keeps_lines_in_the_jsonl_and_catches_up_once_back(pg_server, pg_
             assert store.query(*RANGE, ["key_id", "day"]) == want.query(*RANGE, ["key_id", "day"])
             assert store.counts(["error"], *RANGE) == want.counts(["error"], *RANGE)
     finally:
-        _block(pg_server, dbname, allow=True)
+        allow_connections(pg_server, pg_database, allow=True)
         store.close()
 
 
