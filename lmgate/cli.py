@@ -83,7 +83,7 @@ def cmd_nginx_conf(config: Config, out: str | None) -> int:
 
 
 def cmd_usage(config: Config, args: argparse.Namespace) -> int:
-    """Print usage from the rollups file: requests, tokens and cost, grouped as asked."""
+    """Print usage from the rollups (the file, or the shared store): requests, tokens and cost, grouped as asked."""
     from lmgate.stats.backend import RollupsUnavailable, open_rollups
     from lmgate.stats.rollups import GROUPS
     from lmgate.usage_report import QueryError, format_rows, parse_range

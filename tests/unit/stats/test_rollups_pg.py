@@ -276,3 +276,25 @@ def test_an_instance_keeps_its_name_beside_its_stats_file(tmp_path):
     assert instance_name(one) == first  # a restart (or a new host name) keeps it
     assert (tmp_path / "a" / "stats.instance").read_text().strip() == first
     assert instance_name(two) != first  # two instances never share a mark
+
+
+def test_lmgate_usage_reads_the_store_and_names_it_when_it_is_down(pg_database, capsys, caplog):
+    import argparse
+
+    from lmgate.cli import cmd_usage
+
+    args = argparse.Namespace(since="30d", until=None, by="owner", format="json", key=None, owner=None)
+    store = PgRollups(pg_database)
+    store.add([line(time.time() - 60, owner="alice", request_id="u1", cost=0.5)])
+    store.close()
+    assert cmd_usage(Config(rollups={"store": pg_database}), args) == 0
+    assert orjson.loads(capsys.readouterr().out)[0] == {"owner": "alice", **_usage_sums(0.5)}
+    down = Config(rollups={"store": "postgresql://lmgate:secret@127.0.0.1:1/usage"})
+    assert cmd_usage(down, args) == 1
+    assert "rollups store postgresql://lmgate@127.0.0.1:1/usage is unreachable" in caplog.text
+    assert "secret" not in caplog.text
+
+
+def _usage_sums(cost):
+    tokens = {"input_tokens": 100, "output_tokens": 10, "cache_read_tokens": 0, "cache_write_tokens": 0}
+    return {"requests": 1, **tokens, "reasoning_tokens": 0, "cost_usd": cost, "errors": 0}
