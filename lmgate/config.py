@@ -121,6 +121,32 @@ class AuditConfig(_Section):
 
 class RollupsConfig(_Section):
     path: Path = Field(Path("data/rollups.sqlite"), description="SQLite file of hourly/daily usage and cost")
+    store: str | None = Field(
+        None, description="postgresql://user@host/db: one usage store for a fleet of instances (default: `path`)"
+    )
+    instance: str | None = Field(
+        None, description="this instance's name in the shared store (default: made once, kept in stats.instance)"
+    )
+    dedupe_days: float = Field(
+        7.0, gt=0, description="days the shared store remembers counted request ids (a line re-read later counts once)"
+    )
+
+    @field_validator("store")
+    @classmethod
+    def _store(cls, v: str | None) -> str | None:
+        if not v:  # unset, or an empty env variable (docker-compose passes one through)
+            return None
+        parts = urlsplit(v)
+        if parts.scheme in ("postgresql", "postgres") and (parts.hostname or parts.query) and parts.path.strip("/"):
+            return v
+        raise ValueError(f"{_no_password(v)!r}: expected postgresql://user@host[:port]/database")
+
+
+def _no_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
 
 
 class ApiConfig(_Section):

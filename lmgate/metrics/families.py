@@ -119,6 +119,12 @@ LINES_WRITTEN = Family("lmgate_stats_lines_written", COUNTER, "Stats lines writt
 LINES_BUFFERED = Family("lmgate_stats_lines_buffered", GAUGE, "Stats lines in memory, not yet written.")
 LINES_DROPPED = Family("lmgate_stats_lines_dropped", COUNTER, "Stats lines dropped: the memory buffer was full.")
 WRITE_ERRORS = Family("lmgate_stats_write_errors", COUNTER, "Failed writes of the JSONL file (lines kept, retried).")
+ROLLUPS_STORE_UP = Family(
+    "lmgate_rollups_store_up", GAUGE, "1 when the rollups store took the last lines written (0: PostgreSQL down)."
+)
+ROLLUPS_PENDING = Family(
+    "lmgate_rollups_pending_lines", GAUGE, "Stats lines in the JSONL not yet counted in the shared rollups store."
+)
 SPOOL_BAD_LINES = Family("lmgate_stats_spool_bad_lines", COUNTER, "Spool lines that could not be read.")
 ALLOWLIST_KEYS = Family("lmgate_allowlist_keys", GAUGE, "Keys in the allow-list in force.")
 ALLOWLIST_RELOADS = Family(

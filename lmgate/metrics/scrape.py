@@ -51,6 +51,7 @@ class Sources:
     allowlist: _AllowList
     store_errors: Callable[[], Mapping[str, int]]  # source -> failed store calls
     alerts: Callable[[], Mapping[tuple[str, str], int]]  # (kind, result) -> notifications
+    rollups: object = None  # the rollups store: a shared one has ``up`` and ``pending_lines``
 
 
 class HealthCollector:
@@ -66,6 +67,8 @@ class HealthCollector:
         yield _gauge(f.SPOOL_LAG, s.intake.lag(now))
         yield _counter(f.LINES_WRITTEN, s.writer.written)
         yield _gauge(f.LINES_BUFFERED, s.writer.pending)
+        yield _gauge(f.ROLLUPS_STORE_UP, 1 if getattr(s.rollups, "up", True) else 0)
+        yield _gauge(f.ROLLUPS_PENDING, getattr(s.rollups, "pending_lines", 0))
         yield _counter(f.LINES_DROPPED, s.writer.dropped)
         yield _counter(f.WRITE_ERRORS, s.writer.write_errors)
         yield _counter(f.SPOOL_BAD_LINES, s.intake.spool.bad_lines)

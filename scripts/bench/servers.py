@@ -218,6 +218,8 @@ class Bench:
             "stats": {"path": str(d / "stats.jsonl"), "max_bytes": "1TiB", "spool_dir": str(spool_dir(d))},
             "providers": providers,
         }
+        if self.args.rollups_store:  # the shared usage store (before/after: the same run without it)
+            config["rollups"] = {"store": self.args.rollups_store}
         for section, values in (extra or {}).items():
             config.setdefault(section, {}).update(values)
         cfg_path = d / "lmgate.yaml"

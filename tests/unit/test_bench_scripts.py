@@ -31,6 +31,7 @@ PUBLIC: dict[str, set[str]] = {
     "lmgate.providers": {"PROVIDERS"},  # provider modules by kind
     "lmgate.tokens": {"count_tokens"},  # the offline tokenizer
     "lmgate.stats.rollups": {"Rollups"},
+    "lmgate.stats.rollups_pg": {"PgRollups"},  # the shared store, for the SQLite vs PostgreSQL comparison
     "lmgate.dlp.scanner": {"DlpScanner"},
     "lmgate.dlp.analyzer": {"Detector"},  # the scan itself, without the scanner's routing
     "lmgate.app": {"make_app"},  # the sidecar's aiohttp app around a Gateway (scrapes over HTTP)
@@ -41,6 +42,7 @@ MEMBERS = {
     "Gateway": ("from_config",),
     "PolicyEngine": ("from_config", "decide", "record_usage", "release", "owner_limits", "close"),
     "Rollups": ("rebuild", "add", "query", "spend", "row_counts"),
+    "PgRollups": ("migrate", "add", "close"),
     "DlpScanner": ("start", "scan", "close"),
     "Detector": ("find",),
     "Handoff": ("encode",),
