@@ -15,11 +15,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from lmgate.lograte import RateLimitedLog
 from lmgate.policies.limits import Limits
 from lmgate.policies.periods import Period, PeriodKind, period_of
 from lmgate.store.base import ScopeUse, Store, StoreUnavailable, key_scope, owner_scope
 
 log = logging.getLogger("lmgate.policies")
+_ROLLUPS_FAILED = RateLimitedLog(log, logging.WARNING, interval=60.0)
 
 KEY, OWNER = "key", "owner"
 BUDGET, RPM, TPM, MAX_PARALLEL = "budget", "rpm", "tpm", "max_parallel"
@@ -113,9 +115,10 @@ class Headroom:
     async def _cold_spend(self, since: float, group: str) -> dict[str, float]:
         try:
             return dict(await asyncio.to_thread(self._spend_by, since, group))
-        except Exception:  # the rollups file: logged; the budget reads as unspent until it answers again
+        except Exception as e:  # the rollups: logged; the budget reads as unspent until they answer again
             self.read_errors += 1
-            log.exception("limits: reading spend by %s from the rollups failed", group)
+            # once a minute, not a traceback per scrape: a shared store down for an hour is one story
+            _ROLLUPS_FAILED.event("limits: reading spend by %s from the rollups failed: %r", group, e)
             return {}
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
 
 from lmgate.config import OwnerLimits
+from lmgate.policies import headroom
 from lmgate.policies.headroom import BUDGET, KEY, MAX_PARALLEL, OWNER, RPM, TPM, Headroom, limited_scopes
 from lmgate.policies.limits import NO_LIMITS, Limits, limits_from_owner
 from lmgate.policies.periods import period_of
@@ -78,3 +80,21 @@ async def test_a_stale_snapshot_is_read_again(ttl):
     time.sleep(0.001)
     after = await h.snapshot()
     assert (before.uses[0].used, after.uses[0].used) == (0, 1)
+
+
+async def test_rollups_that_cannot_be_read_are_counted_on_every_scrape_but_logged_once_a_minute(caplog, monkeypatch):
+    fresh = headroom._ROLLUPS_FAILED.__class__(headroom.log, logging.WARNING, interval=60.0)
+    monkeypatch.setattr(headroom, "_ROLLUPS_FAILED", fresh)  # no line an earlier test logged
+
+    def down(since: float, group: str) -> dict[str, float]:
+        raise ConnectionError("rollups store postgresql://db is unreachable")
+
+    scopes = limited_scopes([("a", "t", Limits(budget_usd=5))], {})
+    h = Headroom(MemoryStore(), lambda: scopes, down, ttl=0)
+    with caplog.at_level("WARNING", logger="lmgate.policies"):
+        for _ in range(5):
+            snap = await h.snapshot()
+    assert [(u.rule, u.used) for u in snap.uses] == [(BUDGET, 0.0)]  # reads as unspent until they answer
+    assert h.read_errors == 5
+    lines = [r for r in caplog.records if "from the rollups failed" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].exc_info is None and "unreachable" in lines[0].getMessage()
