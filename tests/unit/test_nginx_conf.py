@@ -69,3 +69,16 @@ def test_a_bad_upstream_keepalive_names_the_key(tmp_path, value, message):
     with pytest.raises(ConfigError) as e:
         _config(tmp_path, f"  upstream_keepalive: {value}\n")
     assert "server.upstream_keepalive" in str(e.value) and message in str(e.value)
+
+
+def test_every_location_writing_the_spool_has_it_as_root_and_caches_the_roots_test(tmp_path):
+    """nginx tests a location's root before writing a log with variables in its path (no root, no line);
+    open_file_cache keeps the answer instead of a stat() per request."""
+    config = _config(tmp_path)
+    conf = _render(config).read_text()
+    locations = [part.partition("{") for part in conf.split("\n        location ")[1:]]  # none nests another
+    writing = [(name.strip(), body) for name, _, body in locations if "access_log" in body]
+    assert len(writing) == 7  # upstream, rewrite, rewrite_body, 413, 502, 503, 504 of the one provider
+    for name, body in writing:
+        assert f"root {config.spool_dir()};" in body, name
+        assert "open_file_cache max=" in body, name
