@@ -116,6 +116,16 @@ class _Protocol(asyncio.Protocol):
 
     async def _work(self) -> None:
         """Answer the queued requests in turn, then sleep until woken; end with the connection."""
+        try:
+            await self._answer_queued()
+        except asyncio.CancelledError:  # e.g. shutdown: the queued requests get no answer, nginx sees the close
+            if self.transport is not None:
+                self.transport.close()
+            raise
+        finally:
+            self.worker = None
+
+    async def _answer_queued(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             while self.queue:
@@ -132,7 +142,6 @@ class _Protocol(asyncio.Protocol):
                     self._write(_failed(request[0]), keep_alive)
             self.busy = False
             if self.transport is None:
-                self.worker = None
                 return
             self.wake = loop.create_future()
             await self.wake

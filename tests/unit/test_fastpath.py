@@ -133,3 +133,16 @@ async def test_an_answer_that_cannot_be_written_is_a_500_and_the_link_goes_on(se
     answers = await asyncio.wait_for(read_answers(reader, 2), 5)
     assert answers == [(500, b"internal error"), (200, b"later:next")]
     writer.close()
+
+
+async def test_a_cancelled_worker_closes_its_connection(server):
+    """Its queued requests would never be answered: nginx must see the close (and retry or fail closed)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server)
+    writer.write(request("/later?sleep=5", b"slow") + request("/now", b"queued"))
+    await writer.drain()
+    await asyncio.sleep(0.1)
+    workers = [t for t in asyncio.all_tasks() if t.get_coro().__qualname__ == "_Protocol._work"]
+    assert len(workers) == 1
+    workers[0].cancel()
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # closed, nothing written
+    writer.close()
