@@ -47,6 +47,13 @@ class ServerConfig(_Section):
     )
     max_body_size: ByteSize = Field(ByteSize(32 * 1024**2), description="largest request body; larger gets 413")
     upstream_timeout: float = Field(600.0, gt=0, description="seconds nginx waits on a provider read")
+    upstream_keepalive: int = Field(
+        128,
+        ge=1,
+        le=65536,
+        description="idle links each nginx worker keeps open to each provider and to the sidecar's /auth; "
+        "below the requests in flight, links are closed and reopened (a TLS handshake per provider link)",
+    )
     ca_file: Path = Field(Path("/etc/ssl/certs/ca-certificates.crt"), description="CAs trusted for upstream TLS")
     resolver: str | None = Field(None, description="DNS for upstreams not resolvable at start; default: resolv.conf")
     run_dir: Path = Field(Path("run"), description="nginx pid, temp files and the rendered config")

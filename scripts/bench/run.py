@@ -65,7 +65,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--upstream-keepalive",
         type=int,
         metavar="N",
-        help="keepalive links per upstream pool of bare nginx and lmgate (default: as rendered; bare nginx 32)",
+        help="keepalive links per upstream pool of bare nginx and lmgate (default: server.upstream_keepalive's)",
     )
     p.add_argument(
         "--rollups-store",
