@@ -18,6 +18,7 @@ from lmgate.expiry import warn_expiring
 from lmgate.gateway import Gateway
 from lmgate.handlers.api_errors import errors_as_json
 from lmgate.routes import FAST_ROUTES, setup_routes
+from lmgate.stats.backend import FollowsJsonl
 
 log = logging.getLogger("lmgate")
 
@@ -36,6 +37,9 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     ]
     for task in tasks:
         task.add_done_callback(stop_if_it_ends)
+    if isinstance(gw.rollups, FollowsJsonl):  # a shared rollups store: catch-up after an outage
+        tasks.append(asyncio.create_task(_rollups_upkeep(gw.rollups), name="rollups store upkeep"))
+        tasks[-1].add_done_callback(stop_if_it_ends)
     if gw.alerts.enabled:  # webhook notifications (lmgate/alerts/)
         tasks.append(asyncio.create_task(gw.alerts.run(), name="alerts sender"))
         tasks[-1].add_done_callback(stop_if_it_ends)
@@ -53,6 +57,16 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
             await task
     await gw.policies.close()
     await gw.dlp.close()
+
+
+async def _rollups_upkeep(rollups: FollowsJsonl, every: float = 1.0) -> None:
+    """Let the shared store count what it missed (at start, after an outage), off the event loop."""
+    while True:
+        try:
+            await asyncio.to_thread(rollups.maintain)
+        except Exception:  # a bug here must not stop the sidecar: the lines wait in the JSONL
+            log.exception("rollups store upkeep failed; trying again")
+        await asyncio.sleep(every)
 
 
 def _expiries(gw: Gateway) -> Iterator[tuple[str, str, float | None]]:

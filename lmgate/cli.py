@@ -84,8 +84,9 @@ def cmd_nginx_conf(config: Config, out: str | None) -> int:
 
 
 def cmd_usage(config: Config, args: argparse.Namespace) -> int:
-    """Print usage from the rollups file: requests, tokens and cost, grouped as asked."""
-    from lmgate.stats.rollups import GROUPS, Rollups
+    """Print usage from the rollups (the file, or the shared store): requests, tokens and cost, grouped as asked."""
+    from lmgate.stats.backend import RollupsUnavailable, open_rollups
+    from lmgate.stats.rollups import GROUPS
     from lmgate.usage_report import QueryError, format_rows, parse_range
 
     group_by = [g.strip() for g in args.by.split(",") if g.strip()]
@@ -102,11 +103,17 @@ def cmd_usage(config: Config, args: argparse.Namespace) -> int:
         if value is not None and not value:
             log.error("%s: empty; leave it out to see everyone's", flag)
             return 2
-    if not config.rollups.path.exists():
+    if not config.rollups.store and not config.rollups.path.exists():
         log.error("no rollups at %s yet (the sidecar writes them, or: lmgate rollups rebuild)", config.rollups.path)
         return 2
-    with Rollups(config.rollups.path) as rollups:
+    rollups = open_rollups(config.rollups, migrate=False)
+    try:
         rows = rollups.query(start, end, group_by, key_id=args.key, owner=args.owner)
+    except RollupsUnavailable as e:
+        log.error("%s", e)
+        return 1
+    finally:
+        rollups.close()
     out = format_rows(rows, args.format)
     sys.stdout.write(out if out.endswith("\n") else out + "\n")
     return 0
@@ -128,13 +135,49 @@ class _Once(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
-def cmd_rollups_rebuild(config: Config) -> int:
-    """Recompute the rollups from the stats JSONL files, rotated and gzipped ones included."""
-    from lmgate.stats.rollups import Rollups
+def cmd_rollups_rebuild(config: Config, paths: list[str]) -> int:
+    """Recompute the rollups from stats JSONL files (rotated and gzipped ones included): this instance's, or
+    with a shared store, every instance's (``paths``)."""
+    from lmgate.stats.backend import RollupsUnavailable, open_rollups
 
-    with Rollups(config.rollups.path) as rollups:
-        lines = rollups.rebuild(config.stats.path)
-        print(f"rebuilt {config.rollups.path} from {lines} stats lines ({rollups.malformed} malformed, skipped)")
+    files = [Path(p) for p in paths] or [config.stats.path]
+    if len(files) > 1 and not config.rollups.store:
+        log.error("several stats files need a shared store (rollups.store: postgresql://...); SQLite holds one")
+        return 2
+    missing = [str(p) for p in files if not p.exists() and not any(p.parent.glob(f"{p.stem}-*{p.suffix}*"))]
+    if missing:
+        log.error("no stats file at %s", ", ".join(missing))
+        return 2
+    rollups = open_rollups(config.rollups)
+    try:
+        lines = rollups.rebuild(files if config.rollups.store else files[0])  # type: ignore[attr-defined]
+    except RollupsUnavailable as e:
+        log.error("%s", e)
+        return 1
+    finally:
+        rollups.close()
+    where = getattr(rollups, "name", config.rollups.path)
+    print(f"rebuilt {where} from {lines} stats lines ({rollups.malformed} malformed, skipped)")
+    return 0
+
+
+def cmd_db_migrate(config: Config) -> int:
+    """Create or migrate the shared rollups store's schema (the sidecar does it too, at start)."""
+    from lmgate.stats.backend import RollupsUnavailable
+    from lmgate.stats.rollups_pg import PgRollups
+
+    if not config.rollups.store:
+        log.error("rollups.store is not set: the SQLite rollups file (rollups.path) migrates itself")
+        return 2
+    store = PgRollups(config.rollups.store)
+    try:
+        version = store.migrate()
+    except RollupsUnavailable as e:
+        log.error("%s", e)
+        return 1
+    finally:
+        store.close()
+    print(f"{store.name}: schema version {version}")
     return 0
 
 
@@ -217,6 +260,13 @@ def main(argv: list[str] | None = None) -> int:
     usage.add_argument("--owner", help="only this owner", **once)
     rollups = sub.add_parser("rollups", help="maintain the rollups file")
     rollups.add_argument("action", choices=("rebuild",), help="rebuild: recompute from the stats JSONL files")
+    rollups.add_argument(
+        "paths",
+        nargs="*",
+        help="stats JSONL files (default: stats.path); several: every instance's, into rollups.store",
+    )
+    db = sub.add_parser("db", help="the shared rollups store (rollups.store: postgresql://...)")
+    db.add_argument("action", choices=("migrate",), help="migrate: create or upgrade its schema")
     cli_keys.add_parser(sub, once)
     cli_prices.add_parser(sub, once)
     args = parser.parse_args(argv)
@@ -234,7 +284,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "usage":
             return cmd_usage(config, args)
         if args.command == "rollups":
-            return cmd_rollups_rebuild(config)
+            return cmd_rollups_rebuild(config, args.paths)
+        if args.command == "db":
+            return cmd_db_migrate(config)
         if args.command == "keys":
             return cli_keys.run(config, args)
         if args.command == "prices":

@@ -47,6 +47,13 @@ class ServerConfig(_Section):
     )
     max_body_size: ByteSize = Field(ByteSize(32 * 1024**2), description="largest request body; larger gets 413")
     upstream_timeout: float = Field(600.0, gt=0, description="seconds nginx waits on a provider read")
+    upstream_keepalive: int = Field(
+        128,
+        ge=1,
+        le=65536,
+        description="idle links each nginx worker keeps open to each provider and to the sidecar's /auth; "
+        "below the requests in flight, links are closed and reopened (a TLS handshake per provider link)",
+    )
     ca_file: Path = Field(Path("/etc/ssl/certs/ca-certificates.crt"), description="CAs trusted for upstream TLS")
     resolver: str | None = Field(None, description="DNS for upstreams not resolvable at start; default: resolv.conf")
     run_dir: Path = Field(Path("run"), description="nginx pid, temp files and the rendered config")
@@ -121,6 +128,32 @@ class AuditConfig(_Section):
 
 class RollupsConfig(_Section):
     path: Path = Field(Path("data/rollups.sqlite"), description="SQLite file of hourly/daily usage and cost")
+    store: str | None = Field(
+        None, description="postgresql://user@host/db: one usage store for a fleet of instances (default: `path`)"
+    )
+    instance: str | None = Field(
+        None, description="this instance's name in the shared store (default: made once, kept in stats.instance)"
+    )
+    dedupe_days: float = Field(
+        7.0, gt=0, description="days the shared store remembers counted request ids (a line re-read later counts once)"
+    )
+
+    @field_validator("store")
+    @classmethod
+    def _store(cls, v: str | None) -> str | None:
+        if not v:  # unset, or an empty env variable (docker-compose passes one through)
+            return None
+        parts = urlsplit(v)
+        if parts.scheme in ("postgresql", "postgres") and (parts.hostname or parts.query) and parts.path.strip("/"):
+            return v
+        raise ValueError(f"{_no_password(v)!r}: expected postgresql://user@host[:port]/database")
+
+
+def _no_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
 
 
 class ApiConfig(_Section):
@@ -268,7 +301,15 @@ class PolicyConfig(_Section):
     store: str = Field("memory", description="'memory' (one sidecar process) or redis://host:port/db (shared)")
     store_timeout: float = Field(0.25, gt=0, description="seconds per Redis call; keep well under auth_timeout")
     on_store_error: Literal["closed", "open"] = Field("closed", description="store down: refuse (503) or allow")
-    lease_ttl: float = Field(600.0, gt=0, description="seconds after which an unreleased max_parallel slot frees")
+    lease_ttl: float = Field(
+        600.0, gt=0, description="seconds after which an unreleased max_parallel slot (and budget hold) frees"
+    )
+    budget_mode: Literal["reserve", "settle"] = Field(
+        "reserve",
+        description="reserve: a request holds the most it can cost against budgets until its stats line "
+        "(budgets hold under concurrency; may refuse a request that would have fitted); "
+        "settle: only finished spend counts (many requests started together can overshoot)",
+    )
     # before owners: pydantic validates fields in order, and an extra policy's settings must be known by then
     extra: list[str] = Field(
         default_factory=list, description="modules of policies to add after lmgate's own (each defines POLICY)"

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections import deque
+from collections.abc import Callable, Coroutine
 from http import HTTPStatus
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
@@ -25,6 +26,7 @@ from lmgate.gateway import Gateway
 log = logging.getLogger("lmgate.fastpath")
 
 Reply = tuple[int, dict[str, str], bytes]
+Request = tuple[bytes, CIMultiDict, bytes, bytes]  # path, headers, body, query
 
 
 class Settled(NamedTuple):
@@ -46,19 +48,29 @@ _NOT_FOUND: Reply = (404, {}, b"not found")
 
 
 class _Protocol(asyncio.Protocol):
-    """One nginx keep-alive connection: parse with httptools, answer each request in turn."""
+    """One nginx keep-alive connection: parse with httptools, answer each request in turn.
+
+    A reply the handler has at once is written at once. One it makes later (a coroutine) is awaited by the
+    connection's own task, made once per connection and woken per request: a task per request (creating
+    it, registering it, copying its context) cost ~1.5 µs of CPU more (scripts/bench_fastpath.py).
+    Requests nginx sends while an answer is in the making wait in ``queue``, so answers go out in request
+    order."""
 
     def __init__(self, gw: Gateway, routes: dict[bytes, Handler]) -> None:
         self.gw, self.routes = gw, routes
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
-        self.pending: asyncio.Task | None = None  # the answer being made; the next one waits for it
+        self.queue: deque[tuple[Request, bool, Answer | None]] = deque()  # (request, keep_alive, started)
+        self.busy = False  # the worker has an answer in the making (or queued requests)
+        self.worker: asyncio.Task | None = None
+        self.wake: asyncio.Future | None = None  # what the idle worker waits on
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        self._wake_worker()  # an idle worker ends; a busy one ends once its queue is answered
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -86,21 +98,55 @@ class _Protocol(asyncio.Protocol):
         path, _, query = self.url.partition(b"?")
         keep_alive = self.parser.should_keep_alive()
         request = (path, CIMultiDict(self.raw_headers), b"".join(self.chunks), query)
-        if self.pending is not None and not self.pending.done():  # answers go out in request order
-            self.pending = asyncio.ensure_future(self._answer_after(self.pending, request, keep_alive))
+        if self.busy:  # answers go out in request order: this one is started after those before it
+            self.queue.append((request, keep_alive, None))
             return
-        later = self._answer(request, keep_alive)
-        if later is not None:
-            self.pending = asyncio.ensure_future(later)
-
-    def _answer(self, request: tuple[bytes, CIMultiDict, bytes, bytes], keep_alive: bool) -> Awaitable[None] | None:
-        """Write the reply now if the handler has it (no task: a task per request was ~6% of the sidecar);
-        else what writes it once it has."""
         started = self._start(*request)
-        if isinstance(started, tuple):
+        if isinstance(started, tuple):  # no task, no hop through the loop
             self._write(started, keep_alive)
-            return None
-        return self._finish(request[0], started, keep_alive)
+            return
+        self.busy = True
+        self.queue.append((request, keep_alive, started))
+        self._wake_worker()
+
+    def _wake_worker(self) -> None:
+        if self.wake is not None and not self.wake.done():
+            self.wake.set_result(None)
+        elif self.worker is None and self.busy:
+            self.worker = asyncio.ensure_future(self._work())
+
+    async def _work(self) -> None:
+        """Answer the queued requests in turn, then sleep until woken; end with the connection."""
+        try:
+            await self._answer_queued()
+        except asyncio.CancelledError:  # e.g. shutdown: the queued requests get no answer, nginx sees the close
+            if self.transport is not None:
+                self.transport.close()
+            raise
+        finally:
+            self.worker = None
+
+    async def _answer_queued(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            while self.queue:
+                request, keep_alive, started = self.queue.popleft()
+                reply = self._start(*request) if started is None else started
+                if not isinstance(reply, tuple):
+                    try:
+                        reply = await reply
+                    except Exception:
+                        reply = _failed(request[0])
+                try:
+                    self._write(reply, keep_alive)
+                except Exception:  # e.g. a header with a line break: nginx still gets an answer
+                    self._write(_failed(request[0]), keep_alive)
+            self.busy = False
+            if self.transport is None:
+                return
+            self.wake = loop.create_future()
+            await self.wake
+            self.wake = None
 
     def _start(self, path: bytes, headers: CIMultiDict, body: bytes, query: bytes) -> Reply | Settled | Answer:
         handler = self.routes.get(path)
@@ -111,21 +157,6 @@ class _Protocol(asyncio.Protocol):
             return handler(self.gw, headers, body, args)
         except Exception:  # no verdict header: nginx fails closed for /auth
             return _failed(path)
-
-    async def _finish(self, path: bytes, answer: Answer, keep_alive: bool) -> None:
-        try:
-            reply = await answer
-        except Exception:
-            reply = _failed(path)
-        self._write(reply, keep_alive)
-
-    async def _answer_after(
-        self, before: asyncio.Task, request: tuple[bytes, CIMultiDict, bytes, bytes], keep_alive: bool
-    ) -> None:
-        await before
-        later = self._answer(request, keep_alive)
-        if later is not None:
-            await later
 
     def _write(self, reply: Reply | Settled, keep_alive: bool) -> None:
         transport = self.transport

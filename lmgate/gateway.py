@@ -19,8 +19,8 @@ from lmgate.policies.headroom import Headroom, limited_scopes
 from lmgate.pricing import PriceBook
 from lmgate.providers import get as get_provider
 from lmgate.providers.base import Provider
+from lmgate.stats.backend import FollowsJsonl, RollupsBackend, open_rollups
 from lmgate.stats.intake import StatsIntake
-from lmgate.stats.rollups import Rollups
 from lmgate.stats.writer import StatsWriter
 from lmgate.upstream_auth import UpstreamAuth
 
@@ -44,7 +44,7 @@ class Gateway:
     writer: StatsWriter
     policies: PolicyEngine
     prices: PriceBook
-    rollups: Rollups
+    rollups: RollupsBackend
     upstream: UpstreamAuth
     dlp: DlpGate
     stats_intake: StatsIntake
@@ -58,10 +58,10 @@ class Gateway:
         routes = {name: Route(name, p, get_provider(p.kind)) for name, p in config.providers.items()}
         prices = PriceBook.load(config.pricing.file, include_shipped=config.pricing.include_shipped)
         s = config.stats
-        rollups = Rollups(config.rollups.path)
-        if rollups.created and s.path.exists():  # a new rollups file: count what the stats files hold
+        rollups = open_rollups(config.rollups)
+        if getattr(rollups, "created", False) and s.path.exists():  # a new rollups file: count the stats files
             log.info("building %s from %s ...", config.rollups.path, s.path)
-            log.info("rollups built from %d stats lines", rollups.rebuild(s.path))
+            log.info("rollups built from %d stats lines", rollups.rebuild(s.path))  # type: ignore[attr-defined]
         metrics = Metrics(config.metrics.max_models)
         observers: list[Callable[[list[dict]], None]] = [metrics.observe]  # read the lines the JSONL got
         writer = StatsWriter(
@@ -73,6 +73,8 @@ class Gateway:
             max_buffered=s.max_buffered_lines,
             on_flush=_written_lines(observers, rollups),
         )
+        if isinstance(rollups, FollowsJsonl):  # a shared store: counts this instance's lines, catches up itself
+            rollups.follow(s.path, writer.io_lock)
         allowlist = AllowListWatcher(config.allowlist.path, config.allowlist.reload_interval)
         policies = PolicyEngine.from_config(config.policies, seed_spend=rollups.spend)
         intake = StatsIntake({name: r.api for name, r in routes.items()}, prices, writer, policies, config.spool_dir())
@@ -88,7 +90,7 @@ class Gateway:
         if alerts.enabled:
             observers.append(alerts.observe)
         store_errors = lambda: {"requests": policies.store_errors, "limits": headroom.read_errors}  # noqa: E731
-        metrics.watch(Sources(writer, intake, allowlist, store_errors, alerts.counts), headroom)
+        metrics.watch(Sources(writer, intake, allowlist, store_errors, alerts.counts, rollups), headroom)
         # ---
         return cls(
             config=config,
@@ -107,7 +109,9 @@ class Gateway:
         )
 
 
-def _written_lines(observers: list[Callable[[list[dict]], None]], rollups: Rollups) -> Callable[[list[bytes]], None]:
+def _written_lines(
+    observers: list[Callable[[list[dict]], None]], rollups: RollupsBackend
+) -> Callable[[list[bytes]], None]:
     """What the writer calls with the lines it wrote (on its flush thread): parsed once, for every reader."""
 
     def on_flush(lines: list[bytes]) -> None:

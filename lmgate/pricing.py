@@ -183,6 +183,10 @@ class PriceBook:
             self._note_unknown(provider_kind, model)
         return price
 
+    def lookup(self, provider_kind: str, model: str | None) -> ModelPrice | None:
+        """Like ``price_for``, but an unknown model is not counted (its stats line counts it once)."""
+        return self._resolve(provider_kind, model) if model else None
+
     def cost(self, provider_kind: str, model: str | None, usage: Usage) -> float | None:
         """Shortcut: the price of ``model`` (or ``usage.model``) applied to ``usage``."""
         return cost_usd(self.price_for(provider_kind, model or usage.model), usage)

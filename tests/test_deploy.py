@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -81,12 +82,30 @@ def test_the_systemd_unit_runs_the_supervisor_and_stops_it_first():
     assert unit["Install"]["WantedBy"] == "multi-user.target"
 
 
+PROFILES = {"prometheus": ["monitoring"], "grafana": ["monitoring"], "postgres": ["postgres"]}
+
+
+def test_postgres_profile_adds_a_usage_store_the_sidecar_can_be_pointed_at():
+    run = subprocess.run(
+        [*compose_command(), "--profile", "postgres", "config"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LMGATE_ROLLUPS_STORE": "postgresql://lmgate@postgres/lmgate"},
+    )
+    assert run.returncode == 0, run.stderr
+    services = yaml.safe_load(run.stdout)["services"]
+    assert services["postgres"]["environment"]["POSTGRES_DB"] == "lmgate"
+    assert "ports" not in services["postgres"]
+    assert services["sidecar"]["environment"]["LMGATE_ROLLUPS__STORE"] == "postgresql://lmgate@postgres/lmgate"
+
+
 def test_monitoring_profile_adds_prometheus_and_grafana_with_the_repos_files():
     plain = subprocess.run([*compose_command(), "config"], cwd=REPO, capture_output=True, text=True)
     assert plain.returncode == 0, plain.stderr
     # monitoring stays off unless asked for (compose v2 leaves its services out here, v1 lists them with profiles)
     for name, service in yaml.safe_load(plain.stdout)["services"].items():
-        assert service.get("profiles", []) == ([] if name in ("sidecar", "nginx") else ["monitoring"]), name
+        assert service.get("profiles", []) == PROFILES.get(name, []), name
     run = subprocess.run(
         [*compose_command(), "--profile", "monitoring", "config"], cwd=REPO, capture_output=True, text=True
     )

@@ -15,7 +15,7 @@ from lmgate.console import timeline
 from lmgate.console.timeline import DAY, Step
 from lmgate.metrics.labels import REFUSAL_REASONS
 from lmgate.stats import histogram
-from lmgate.stats.rollups import Rollups
+from lmgate.stats.backend import RollupsBackend as Rollups  # SQLite or PostgreSQL
 
 DURATIONS = ("latency", "ttfb", "gateway")
 QUANTILES = (0.5, 0.99)

@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from lmgate.stats.backend import RollupsUnavailable
+
 log = logging.getLogger("lmgate.api")
 
 _TYPES = {
@@ -37,6 +39,8 @@ async def errors_as_json(
         if e.status < 400:
             raise
         return json_error(e.status, f"lmgate: {e.reason.lower()} ({request.method} {request.path[:200]})")
+    except RollupsUnavailable as e:  # a shared usage store that does not answer: say which
+        return json_error(503, f"lmgate: {e}")
     except Exception:
         log.exception("%s %s failed", request.method, request.path[:200])
         return json_error(500, "lmgate: internal error; the sidecar log has the details")

@@ -92,6 +92,13 @@ BUDGET_SPEND = Family(
     "Spend in the current budget period, as the budget is enforced (shared through Redis when configured).",
     (*LIMIT_WHO, "period"),
 )
+BUDGET_RESERVED = Family(
+    "lmgate_budget_reserved_usd",
+    GAUGE,
+    "USD held against the budget by requests in flight (budget_mode reserve): the most they can cost, "
+    "not spent yet; spend + reserved is what the next request must fit under.",
+    (*LIMIT_WHO, "period"),
+)
 BUDGET_LIMIT = Family("lmgate_budget_limit_usd", GAUGE, "Budget per period.", (*LIMIT_WHO, "period"))
 RATE_LIMIT = Family(
     "lmgate_ratelimit_limit", GAUGE, "Rate limits: rpm, tpm (per 60 s) and max_parallel.", (*LIMIT_WHO, "rule")
@@ -112,6 +119,12 @@ LINES_WRITTEN = Family("lmgate_stats_lines_written", COUNTER, "Stats lines writt
 LINES_BUFFERED = Family("lmgate_stats_lines_buffered", GAUGE, "Stats lines in memory, not yet written.")
 LINES_DROPPED = Family("lmgate_stats_lines_dropped", COUNTER, "Stats lines dropped: the memory buffer was full.")
 WRITE_ERRORS = Family("lmgate_stats_write_errors", COUNTER, "Failed writes of the JSONL file (lines kept, retried).")
+ROLLUPS_STORE_UP = Family(
+    "lmgate_rollups_store_up", GAUGE, "1 when the rollups store took the last lines written (0: PostgreSQL down)."
+)
+ROLLUPS_PENDING = Family(
+    "lmgate_rollups_pending_lines", GAUGE, "Stats lines in the JSONL not yet counted in the shared rollups store."
+)
 SPOOL_BAD_LINES = Family("lmgate_stats_spool_bad_lines", COUNTER, "Spool lines that could not be read.")
 ALLOWLIST_KEYS = Family("lmgate_allowlist_keys", GAUGE, "Keys in the allow-list in force.")
 ALLOWLIST_RELOADS = Family(

@@ -51,6 +51,7 @@ class Sources:
     allowlist: _AllowList
     store_errors: Callable[[], Mapping[str, int]]  # source -> failed store calls
     alerts: Callable[[], Mapping[tuple[str, str], int]]  # (kind, result) -> notifications
+    rollups: object = None  # the rollups store: a shared one has ``up`` and ``pending_lines``
 
 
 class HealthCollector:
@@ -66,6 +67,8 @@ class HealthCollector:
         yield _gauge(f.SPOOL_LAG, s.intake.lag(now))
         yield _counter(f.LINES_WRITTEN, s.writer.written)
         yield _gauge(f.LINES_BUFFERED, s.writer.pending)
+        yield _gauge(f.ROLLUPS_STORE_UP, 1 if getattr(s.rollups, "up", True) else 0)
+        yield _gauge(f.ROLLUPS_PENDING, getattr(s.rollups, "pending_lines", 0))
         yield _counter(f.LINES_DROPPED, s.writer.dropped)
         yield _counter(f.WRITE_ERRORS, s.writer.write_errors)
         yield _counter(f.SPOOL_BAD_LINES, s.intake.spool.bad_lines)
@@ -99,6 +102,7 @@ class LimitsCollector:
 
     def collect(self) -> Iterator[Metric]:
         spend = GaugeMetricFamily(f.BUDGET_SPEND.name, f.BUDGET_SPEND.help, labels=f.BUDGET_SPEND.labels)
+        reserved = GaugeMetricFamily(f.BUDGET_RESERVED.name, f.BUDGET_RESERVED.help, labels=f.BUDGET_RESERVED.labels)
         budget = GaugeMetricFamily(f.BUDGET_LIMIT.name, f.BUDGET_LIMIT.help, labels=f.BUDGET_LIMIT.labels)
         limit = GaugeMetricFamily(f.RATE_LIMIT.name, f.RATE_LIMIT.help, labels=f.RATE_LIMIT.labels)
         remaining = GaugeMetricFamily(f.RATE_REMAINING.name, f.RATE_REMAINING.help, labels=f.RATE_REMAINING.labels)
@@ -107,11 +111,12 @@ class LimitsCollector:
             if u.rule == BUDGET:
                 period = u.period.kind if u.period is not None else ""
                 spend.add_metric((*who, period), u.used)
+                reserved.add_metric((*who, period), u.reserved)
                 budget.add_metric((*who, period), u.limit)
             else:
                 limit.add_metric((*who, u.rule), u.limit)
                 remaining.add_metric((*who, u.rule), max(0.0, u.limit - u.used))
-        yield from (spend, budget, limit, remaining)
+        yield from (spend, reserved, budget, limit, remaining)
 
 
 def _gauge(family: f.Family, value: float) -> GaugeMetricFamily:

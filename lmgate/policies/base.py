@@ -22,6 +22,9 @@ class RequestFacts:
     owner_limits: Limits = NO_LIMITS
     request_id: str = ""
     read_only: bool = False  # GET/HEAD (model lists, files): no model to check, none will run
+    # the most the request can cost (budget_mode reserve, policies/reservation.py), held against its budgets
+    # until its stats line settles it; 0: nothing held
+    reserve_usd: float = 0.0
 
 
 @dataclass(slots=True)  # not frozen: made on every request, and a frozen __init__ costs more

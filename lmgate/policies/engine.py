@@ -5,7 +5,9 @@ every counted rule in one atomic call, so a refused request consumes nothing
 (/auth makes every other judgement before it). A key and owner without limits
 never reach the store. After the response the stats path calls ``record_usage``
 with the decision's ``lease_id`` (carried in the handoff), which also frees the
-max_parallel slot; ``undo`` takes back a decision nginx did not act on.
+max_parallel slot and settles the budget hold (``budget_mode: reserve``: the
+most the request can cost, ``facts.reserve_usd``, held from decide to its stats
+line); ``undo`` takes back a decision nginx did not act on.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class PolicyEngine:
         self._owners = {name: limits_from_owner(o) for name, o in config.owners.items()}
         self._fail_open = config.on_store_error == "open"
         self._lease_ttl = config.lease_ttl
+        self._reserve = config.budget_mode == "reserve"
         self._seed_spend = seed_spend
         # Lease ids: unique across instances sharing Redis, cheap to make.
         self._lease_prefix = secrets.token_hex(6) + "."
@@ -77,6 +80,11 @@ class PolicyEngine:
     def owners(self) -> Mapping[str, Limits]:
         """Every owner the config gives limits (read by policies/headroom.py)."""
         return self._owners
+
+    def reserves(self, facts: RequestFacts) -> bool:
+        """Whether ``decide`` should hold what this request can cost: budget_mode reserve and a budget on
+        its key or owner (only then is the amount worth computing)."""
+        return self._reserve and (facts.key_limits.budget_usd is not None or facts.owner_limits.budget_usd is not None)
 
     def precheck(self, facts: RequestFacts) -> GateError | None:
         """The rules that need no store (model rules): a refusal, or None. Commits nothing."""
@@ -107,9 +115,9 @@ class PolicyEngine:
         checks = self._plan(facts)
         lease_id = f"{self._lease_prefix}{next(self._lease_seq)}"
         try:
-            outcome = await self.store.acquire(checks, facts.now, lease_id, self._lease_ttl)
+            outcome = await self.store.acquire(checks, facts.now, lease_id, self._lease_ttl, facts.reserve_usd)
             if outcome.seed:
-                outcome = await self._seed_and_retry(checks, outcome, facts.now, lease_id)
+                outcome = await self._seed_and_retry(checks, outcome, facts, lease_id)
         except StoreUnavailable as e:
             self._store_failed(e, "decide")
             if self._fail_open:
@@ -150,7 +158,7 @@ class PolicyEngine:
             self._store_failed(e, "record_usage")
 
     async def release(self, lease_id: str, key_id: str, owner: str | None) -> None:
-        """Free a max_parallel slot without reporting usage."""
+        """Free a max_parallel slot (and a budget hold) without reporting usage."""
         try:
             await self.store.release(self._scopes(key_id, owner), lease_id)
         except StoreUnavailable as e:
@@ -158,7 +166,8 @@ class PolicyEngine:
 
     async def undo(self, facts: RequestFacts, decision: Decision) -> None:
         """Take back what ``decide`` committed for a request nginx did not forward after all (it stopped
-        waiting for the answer): its max_parallel slot and its rpm hits. Never raises on store errors."""
+        waiting for the answer): its max_parallel slot, its rpm hits and its budget hold. Never raises on
+        store errors."""
         if decision.lease_id is None:
             return
         try:
@@ -176,11 +185,14 @@ class PolicyEngine:
             return (key_scope(key_id), owner_scope(owner))
         return (key_scope(key_id),)
 
-    async def _seed_and_retry(self, checks: Sequence[Check], outcome: Outcome, now: float, lease_id: str) -> Outcome:
+    async def _seed_and_retry(
+        self, checks: Sequence[Check], outcome: Outcome, facts: RequestFacts, lease_id: str
+    ) -> Outcome:
+        now = facts.now
         for _ in range(3):  # cold spend counters: seed, then ask again (a counter can expire in between)
             for i in outcome.seed:
                 await self._seed(checks[i], now)
-            outcome = await self.store.acquire(checks, now, lease_id, self._lease_ttl)
+            outcome = await self.store.acquire(checks, now, lease_id, self._lease_ttl, facts.reserve_usd)
             if not outcome.seed:
                 return outcome
         raise StoreUnavailable("spend counters stayed cold after seeding")

@@ -15,11 +15,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from lmgate.lograte import RateLimitedLog
 from lmgate.policies.limits import Limits
 from lmgate.store.base import ScopeUse, Store, StoreUnavailable, key_scope, owner_scope
 from lmgate.store.periods import Period, PeriodKind, period_of
 
 log = logging.getLogger("lmgate.policies")
+_ROLLUPS_FAILED = RateLimitedLog(log, logging.WARNING, interval=60.0)
 
 KEY, OWNER = "key", "owner"
 BUDGET, RPM, TPM, MAX_PARALLEL = "budget", "rpm", "tpm", "max_parallel"
@@ -39,6 +41,7 @@ class LimitUse:
     limit: float
     used: float  # USD this period, requests or tokens in the last 60 s, requests in flight
     period: Period | None = None  # budgets: the current day, month or "total"
+    reserved: float = 0.0  # budgets: USD held by requests in flight (budget_mode reserve), not in ``used``
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +104,7 @@ class Headroom:
                     if sums is None:
                         sums = cold[(lim.budget_period, group)] = await self._cold_spend(period.start, group)
                     spend = sums.get(x.key_id if x.scope == KEY else x.owner, 0.0)
-                uses.append(LimitUse(x.scope, x.key_id, x.owner, BUDGET, lim.budget_usd, spend, period))
+                uses.append(LimitUse(x.scope, x.key_id, x.owner, BUDGET, lim.budget_usd, spend, period, u.reserved))
             for rule, limit, value in ((RPM, lim.rpm, u.requests), (TPM, lim.tpm, u.tokens)):
                 if limit is not None:
                     uses.append(LimitUse(x.scope, x.key_id, x.owner, rule, limit, value))
@@ -112,9 +115,10 @@ class Headroom:
     async def _cold_spend(self, since: float, group: str) -> dict[str, float]:
         try:
             return dict(await asyncio.to_thread(self._spend_by, since, group))
-        except Exception:  # the rollups file: logged; the budget reads as unspent until it answers again
+        except Exception as e:  # the rollups: logged; the budget reads as unspent until they answer again
             self.read_errors += 1
-            log.exception("limits: reading spend by %s from the rollups failed", group)
+            # once a minute, not a traceback per scrape: a shared store down for an hour is one story
+            _ROLLUPS_FAILED.event("limits: reading spend by %s from the rollups failed: %r", group, e)
             return {}
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import orjson
 
-from lmgate.providers.base import ErrorKind, JsonPath, PromptTexts, Provider, add_leaves, as_int
+from lmgate.providers.base import ErrorKind, JsonPath, PromptTexts, Provider, add_leaves, as_int, output_cap
 from lmgate.usage import Usage
 
 _ERROR_TYPES = {
@@ -24,6 +24,10 @@ _ERROR_TYPES = {
 class Anthropic(Provider):
     name = "anthropic"
     key_sources = ("x-api-key", "authorization")
+
+    def max_output_tokens(self, path: str, body: dict, limit: int) -> int:
+        """``max_tokens`` (required by the Messages API)."""
+        return output_cap(body.get("max_tokens"), limit)
 
     def prompt_fields(self, body: dict) -> PromptTexts:
         out: PromptTexts = []

@@ -68,6 +68,12 @@ class Provider:
         """Every string of ``body`` the model reads as text, with its location (DLP, estimates)."""
         return ()
 
+    def max_output_tokens(self, path: str, body: dict, limit: int) -> int:
+        """The most output tokens the request lets the model write, all its choices together (budget holds,
+        ``policies/reservation.py``). ``limit`` is the model's own output limit: the cap when the request
+        states none, and the ceiling of one it states."""
+        return limit
+
     def error_body(self, status: int, message: str, kind: ErrorKind) -> bytes:
         """JSON error in this API's shape, so its SDK raises its own error class."""
         raise NotImplementedError
@@ -122,6 +128,15 @@ def as_int(value: object) -> int | None:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return None
+
+
+def output_cap(stated: object, limit: int, choices: object = 1) -> int:
+    """A request's output tokens at most: its stated cap (``limit`` when absent, never above it) times
+    the number of choices it asks for (OpenAI's ``n``, Gemini's ``candidateCount``)."""
+    cap = as_int(stated)
+    per_choice = limit if cap is None or cap < 0 else min(cap, limit)
+    n = as_int(choices)
+    return per_choice * n if n is not None and n > 1 else per_choice
 
 
 def add_parts(out: PromptTexts, value: object, path: JsonPath, text_keys: Collection[str] = ("text",)) -> None:

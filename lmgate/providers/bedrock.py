@@ -39,6 +39,7 @@ from lmgate.providers.base import (
     add_leaves,
     add_parts,
     as_int,
+    output_cap,
 )
 from lmgate.sigv4 import parse_authorization
 from lmgate.streams import Capture
@@ -106,6 +107,25 @@ class Bedrock(Provider):
     def stream_requested(self, path: str, body: dict | None) -> bool:
         op = parse_operation(path)
         return op is not None and op[1] in STREAM_OPERATIONS
+
+    def max_output_tokens(self, path: str, body: dict, limit: int) -> int:
+        """Converse's ``inferenceConfig.maxTokens``, or the native body's own field: Anthropic's and
+        Mistral's, Cohere's ``max_tokens``, Nova's ``inferenceConfig.max_new_tokens``, Llama's
+        ``max_gen_len``, Titan's ``textGenerationConfig.maxTokenCount``."""
+        if "anthropic_version" in body:
+            return anthropic.PROVIDER.max_output_tokens(path, body, limit)
+        inference = body.get("inferenceConfig")
+        titan = body.get("textGenerationConfig")
+        for container, field in (
+            (inference, "maxTokens"),
+            (inference, "max_new_tokens"),
+            (titan, "maxTokenCount"),
+            (body, "max_gen_len"),
+            (body, "max_tokens"),
+        ):
+            if isinstance(container, dict) and container.get(field) is not None:
+                return output_cap(container[field], limit)
+        return limit
 
     def prompt_fields(self, body: dict) -> PromptTexts:
         """Converse (and Nova's native body): system and message content blocks, prompt variables;

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import orjson
 
-from lmgate.providers.base import ErrorKind, JsonPath, PromptTexts, Provider, add_leaves, as_int
+from lmgate.providers.base import ErrorKind, JsonPath, PromptTexts, Provider, add_leaves, as_int, output_cap
 from lmgate.streams import json_array_events, sse_events
 from lmgate.usage import Usage
 
@@ -36,6 +36,13 @@ class Gemini(Provider):
 
     def stream_requested(self, path: str, body: dict | None) -> bool:
         return ":streamGenerateContent" in path
+
+    def max_output_tokens(self, path: str, body: dict, limit: int) -> int:
+        """``generationConfig.maxOutputTokens`` per each of ``candidateCount`` candidates (either spelling)."""
+        config = _field(body, "generationConfig")
+        if not isinstance(config, dict):
+            return limit
+        return output_cap(_field(config, "maxOutputTokens"), limit, _field(config, "candidateCount"))
 
     def prompt_fields(self, body: dict) -> PromptTexts:
         out: PromptTexts = []
@@ -84,6 +91,13 @@ class Gemini(Provider):
                     if isinstance(part, dict) and isinstance(part.get("text"), str):
                         out.append(part["text"])
         return "".join(out)
+
+
+def _field(obj: dict, name: str) -> object:
+    """``obj``'s value of ``name`` in either spelling (lowerCamel first), or None."""
+    camel, snake = _spellings(name)
+    value = obj.get(camel)
+    return value if value is not None else obj.get(snake)
 
 
 def _spellings(name: str) -> tuple[str, str]:

@@ -10,7 +10,16 @@ from collections.abc import Iterable
 
 import orjson
 
-from lmgate.providers.base import ErrorKind, JsonPath, PromptTexts, Provider, add_leaves, add_parts, as_int
+from lmgate.providers.base import (
+    ErrorKind,
+    JsonPath,
+    PromptTexts,
+    Provider,
+    add_leaves,
+    add_parts,
+    as_int,
+    output_cap,
+)
 from lmgate.usage import Usage
 
 # (type, code) of OpenAI's error JSON per gateway error; the SDK picks its class from the status.
@@ -35,6 +44,16 @@ class OpenAI(Provider):
             return True  # the Responses API always ends with response.completed and its usage
         options = body.get("stream_options")
         return isinstance(options, dict) and options.get("include_usage") is True
+
+    def max_output_tokens(self, path: str, body: dict, limit: int) -> int:
+        """Chat: ``max_completion_tokens`` (or the older ``max_tokens``) per each of ``n`` choices;
+        Responses: ``max_output_tokens``; legacy completions: ``max_tokens`` times ``best_of`` or ``n``."""
+        stated = next(
+            (body[f] for f in ("max_completion_tokens", "max_tokens", "max_output_tokens") if body.get(f) is not None),
+            None,
+        )
+        choices = [c for c in (as_int(body.get("n")), as_int(body.get("best_of"))) if c is not None]
+        return output_cap(stated, limit, max(choices, default=1))
 
     def prompt_fields(self, body: dict) -> PromptTexts:
         out: PromptTexts = []

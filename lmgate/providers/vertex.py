@@ -24,6 +24,11 @@ class Vertex(Gemini):
     def stream_requested(self, path: str, body: dict | None) -> bool:
         return ":streamGenerateContent" in path or ":streamRawPredict" in path
 
+    def max_output_tokens(self, path: str, body: dict, limit: int) -> int:
+        if _is_claude(path):
+            return ANTHROPIC.max_output_tokens(path, body, limit)
+        return super().max_output_tokens(path, body, limit)
+
     def prompt_fields(self, body: dict) -> PromptTexts:
         if "messages" in body:  # Claude on Vertex: an Anthropic body
             return ANTHROPIC.prompt_fields(body)

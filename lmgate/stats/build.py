@@ -64,33 +64,52 @@ class Exchange:
     @classmethod
     def from_headers(cls, h: Mapping[str, str], handoff: Handoff | None = None) -> Exchange:
         """``handoff``: X-Lmgate-Ctx already decoded, if the caller has it."""
-        f = facts(h)
-        completed = f["completion"] == "OK"
+        f = _fact_values(h)  # by position: a dict by name per line showed in the stats line's profile
+        completed = f[_COMPLETION] == "OK"
+        usage = f[_USAGE_FROM:_USAGE_TO]
         return cls(
             provider=h.get("X-Lmgate-Provider", ""),
             request_id=h.get("X-Lmgate-Request-Id", ""),
             handoff=handoff if handoff is not None else Handoff.decode(h.get(CTX_HEADER, "")),
-            status=_status(f["status"], completed),
-            upstream_header_time=_seconds(f["upstream_header_time"]),
-            auth_time=_seconds(f["auth_time"]) or 0.0,
-            request_time=_seconds(f["request_time"]) or 0.0,
-            end=_seconds(f["msec"]) or 0.0,
-            bytes_sent=int_or_zero(f["bytes_sent"]),
+            status=_status(f[_STATUS], completed),
+            upstream_header_time=_seconds(f[_UPSTREAM_HEADER_TIME]),
+            auth_time=_seconds(f[_AUTH_TIME]) or 0.0,
+            request_time=_seconds(f[_REQUEST_TIME]) or 0.0,
+            end=_seconds(f[_MSEC]) or 0.0,
+            bytes_sent=int_or_zero(f[_BYTES_SENT]),
             completed=completed,
             content_type=h.get("X-Lmgate-Content-Type", "").lower(),
             content_encoding=h.get("X-Lmgate-Content-Encoding", "").lower().strip(),
-            capture_gap=f["capture_gap"],
-            tail=f["tail"],
-            gateway_error=f["gateway_error"] or None,
-            usage_headers={name: f[name] for name in USAGE_HEADERS if f[name]},
+            capture_gap=f[_CAPTURE_GAP],
+            tail=f[_TAIL],
+            gateway_error=f[_GATEWAY_ERROR] or None,
+            usage_headers={name: value for name, value in zip(USAGE_HEADERS, usage, strict=True) if value}
+            if any(usage)
+            else {},
         )
 
 
+_STATUS, _COMPLETION, _REQUEST_TIME, _MSEC, _AUTH_TIME, _UPSTREAM_HEADER_TIME = (
+    FACTS.index(name) for name in ("status", "completion", "request_time", "msec", "auth_time", "upstream_header_time")
+)
+_BYTES_SENT, _CAPTURE_GAP, _TAIL, _GATEWAY_ERROR = (
+    FACTS.index(name) for name in ("bytes_sent", "capture_gap", "tail", "gateway_error")
+)
+_USAGE_FROM = FACTS.index(USAGE_HEADERS[0])
+_USAGE_TO = _USAGE_FROM + len(USAGE_HEADERS)  # in one run (tests/unit/stats/test_build.py)
+
+
+def _fact_values(h: Mapping[str, str]) -> list[str]:
+    """X-Lmgate-Facts in FACTS order; missing fields, and those nginx logged as ``-`` (no such variable), empty."""
+    values = h.get("X-Lmgate-Facts", "").split("|")
+    if len(values) < len(FACTS):
+        values += [""] * (len(FACTS) - len(values))
+    return ["" if v == "-" else v for v in values]
+
+
 def facts(h: Mapping[str, str]) -> dict[str, str]:
-    """X-Lmgate-Facts by name; missing fields, and those nginx logged as ``-`` (no such variable), are empty."""
-    values = ["" if v == "-" else v for v in h.get("X-Lmgate-Facts", "").split("|")]
-    values += [""] * (len(FACTS) - len(values))
-    return dict(zip(FACTS, values, strict=False))
+    """X-Lmgate-Facts by name (see ``_fact_values``)."""
+    return dict(zip(FACTS, _fact_values(h), strict=False))
 
 
 def _status(value: str | None, completed: bool) -> int:

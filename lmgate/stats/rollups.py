@@ -95,9 +95,10 @@ class _Family:
 
     def upsert(self, bucket: Bucket) -> str:
         cols = (*self.key, *self.sums)
-        updates = ", ".join(f"{c} = {c} + excluded.{c}" for c in self.sums)
+        table = self.table(bucket)  # qualified: PostgreSQL finds a bare column ambiguous with excluded's
+        updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in self.sums)
         return (
-            f"INSERT INTO {self.table(bucket)} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+            f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
             f" ON CONFLICT ({', '.join(self.key)}) DO UPDATE SET {updates}"
         )
 

@@ -66,6 +66,12 @@ class StatsWriter:
     def pending(self) -> int:
         return len(self._pending)
 
+    @property
+    def io_lock(self) -> threading.Lock:
+        """Held while lines are appended, the file rotated and ``on_flush`` called: whoever reads the file's
+        end under it (a shared rollups store catching up) sees whole flushes, each already passed to on_flush."""
+        return self._io_lock
+
     def after_flush(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` on the flush thread once every line queued so far is on disk (the spool's cursor)."""
         self._markers.append(callback)

@@ -15,7 +15,18 @@ from bisect import bisect_left
 from collections import deque
 from collections.abc import Sequence
 
-from lmgate.store.base import BUDGET, PARALLEL, PASSED, RPM, WINDOW, Check, Outcome, ScopeUse, tpm_first_bucket
+from lmgate.store.base import (
+    BUDGET,
+    FIT_TOLERANCE,
+    PARALLEL,
+    PASSED,
+    RPM,
+    WINDOW,
+    Check,
+    Outcome,
+    ScopeUse,
+    tpm_first_bucket,
+)
 from lmgate.store.periods import PERIOD_KINDS, Period, period_of
 
 
@@ -84,7 +95,7 @@ class _TimeLog:
 class _Scope:
     """Everything counted for one key or one owner."""
 
-    __slots__ = ("buckets", "hits", "leases", "seen", "spend", "tokens")
+    __slots__ = ("buckets", "held", "hits", "holds", "leases", "seen", "spend", "tokens")
 
     def __init__(self) -> None:
         self.hits = _TimeLog()  # admitted request times, oldest first (rpm)
@@ -92,6 +103,10 @@ class _Scope:
         self.tokens = 0  # sum over buckets
         self.leases: dict[str, float] = {}  # lease id -> expiry (max_parallel)
         self.spend: dict[str, list[float]] = {}  # period id -> [usd, period end]
+        # budget holds (budget_mode reserve): lease id -> (usd, expiry), in the order taken, which is expiry
+        # order (one lease_ttl per engine); held is their sum
+        self.holds: dict[str, tuple[float, float]] = {}
+        self.held = 0.0
         self.seen = 0.0
 
     def prune_hits(self, now: float) -> None:
@@ -105,6 +120,21 @@ class _Scope:
     def prune_leases(self, now: float) -> None:
         for lease in [lease for lease, expiry in self.leases.items() if expiry <= now]:
             del self.leases[lease]
+
+    def prune_holds(self, now: float) -> None:
+        """Drop the holds whose lease expired (no stats line came): from the oldest on."""
+        holds = self.holds
+        while holds:
+            lease, (_, expiry) = next(iter(holds.items()))
+            if expiry > now:
+                break
+            self.free_hold(lease)
+
+    def free_hold(self, lease: str) -> None:
+        hold = self.holds.pop(lease, None)
+        if hold is not None:
+            # the sum starts again from 0 when nothing is held, so float rounding cannot pile up
+            self.held = self.held - hold[0] if self.holds else 0.0
 
 
 class MemoryStore:
@@ -123,7 +153,9 @@ class MemoryStore:
             s = self._scopes[name] = _Scope()
         return s
 
-    async def acquire(self, checks: Sequence[Check], now: float, lease_id: str, lease_ttl: float) -> Outcome:
+    async def acquire(
+        self, checks: Sequence[Check], now: float, lease_id: str, lease_ttl: float, reserve_usd: float = 0.0
+    ) -> Outcome:
         # No await in here: this is the atomic section.
         if now >= self._next_sweep:
             self._sweep(now)
@@ -139,8 +171,14 @@ class MemoryStore:
                 counter = s.spend.get(period_of(c.period, now).id)  # type: ignore[arg-type]  # set for BUDGET
                 if counter is None:
                     cold.append(i)
-                elif not cold and counter[0] >= c.limit:
-                    return Outcome(denied=i, value=counter[0])
+                elif not cold:
+                    total = counter[0] + s.held
+                    if total >= c.limit or total + reserve_usd > c.limit + FIT_TOLERANCE:
+                        if s.holds:  # only worth scanning when it would refuse
+                            s.prune_holds(now)
+                            total = counter[0] + s.held
+                        if total >= c.limit or total + reserve_usd > c.limit + FIT_TOLERANCE:
+                            return Outcome(denied=i, value=counter[0], reserved=s.held)
                 continue
             if cold:  # budgets come first; judge nothing else on an unknown spend
                 break
@@ -167,10 +205,17 @@ class MemoryStore:
                 scopes[c.scope].leases[lease_id] = now + lease_ttl
             elif c.rule == RPM:
                 scopes[c.scope].hits.append(now)
+            elif c.rule == BUDGET and reserve_usd > 0:
+                s = scopes[c.scope]
+                if lease_id not in s.holds:
+                    s.holds[lease_id] = (reserve_usd, now + lease_ttl)
+                    s.held += reserve_usd
         return PASSED
 
     async def seed(self, scope: str, period: Period, usd: float, now: float) -> None:
-        self._scope(scope).spend.setdefault(period.id, [usd, period.end])
+        s = self._scope(scope)
+        s.seen = max(s.seen, now)  # a seeded scope is in use: not for the idle sweep
+        s.spend.setdefault(period.id, [usd, period.end])
 
     async def record(
         self, scopes: Sequence[str], tokens: int, cost_usd: float, at: float, lease_id: str | None
@@ -182,6 +227,8 @@ class MemoryStore:
             s.seen = max(s.seen, at)
             if lease_id is not None:
                 s.leases.pop(lease_id, None)
+                if s.holds:
+                    s.free_hold(lease_id)  # settled: the cost goes into spend below, in the same step
             for pid in ids:  # only warm counters: a cold one is seeded later from rollups that include this
                 counter = s.spend.get(pid)
                 if counter is not None:
@@ -200,6 +247,7 @@ class MemoryStore:
             s = self._scopes.get(name)
             if s is not None:
                 s.leases.pop(lease_id, None)
+                s.free_hold(lease_id)
 
     async def usage(self, scopes: Sequence[str], now: float) -> dict[str, ScopeUse]:
         ids = [period_of(kind, now).id for kind in PERIOD_KINDS]
@@ -212,8 +260,9 @@ class MemoryStore:
             s.prune_hits(now)  # what acquire would drop anyway: no count changes meaning
             s.prune_tokens(now)
             s.prune_leases(now)
+            s.prune_holds(now)
             spend = {pid: s.spend[pid][0] for pid in ids if pid in s.spend}
-            out[name] = ScopeUse(len(s.hits), s.tokens, len(s.leases), spend)
+            out[name] = ScopeUse(len(s.hits), s.tokens, len(s.leases), spend, s.held)
         return out
 
     async def undo(self, checks: Sequence[Check], now: float, lease_id: str) -> None:
@@ -225,6 +274,8 @@ class MemoryStore:
                 s.leases.pop(lease_id, None)
             elif c.rule == RPM:
                 s.hits.remove(now)
+            elif c.rule == BUDGET:
+                s.free_hold(lease_id)
 
     async def close(self) -> None:
         self._scopes.clear()
@@ -236,9 +287,10 @@ class MemoryStore:
             s.prune_hits(now)
             s.prune_tokens(now)
             s.prune_leases(now)
+            s.prune_holds(now)
             for pid in [pid for pid, (_, end) in s.spend.items() if end <= now]:
                 del s.spend[pid]
-            if s.seen < idle_before and not (s.hits or s.buckets or s.leases):
+            if s.seen < idle_before and not (s.hits or s.buckets or s.leases or s.holds):
                 del self._scopes[name]
 
 

@@ -8,6 +8,8 @@ instances must keep NTP time, which they need anyway for the stats. Keys:
     {prefix}par:{scope}            ZSET lease -> lease expiry      (expires after lease_ttl)
     {prefix}tpm:{scope}            HASH second -> tokens           (expires after the window)
     {prefix}spend:{period}:{scope} STRING usd                      (expires an hour after the period)
+    {prefix}hold:{scope}           ZSET lease -> hold expiry       (budget holds; expire after lease_ttl)
+    {prefix}held:{scope}           HASH lease -> usd, '*' -> sum   (the holds' amounts, with them)
 
 A single Redis (or primary) is assumed, not Redis Cluster: one decision touches
 the key's and the owner's keys, which would sit in different slots.
@@ -26,6 +28,7 @@ from redis.exceptions import RedisError
 
 from lmgate.store.base import (
     BUDGET,
+    FIT_TOLERANCE,
     PARALLEL,
     PASSED,
     RPM,
@@ -39,19 +42,50 @@ from lmgate.store.base import (
 )
 from lmgate.store.periods import PERIOD_KINDS, Period, period_of
 
-# KEYS[i]: check i's key. ARGV: now, lease, lease expiry, lease ttl ms, window ms, then (rule, limit, arg) per check,
+# Budget holds, shared by the scripts: the hold ZSET and HASH of one scope. A hold's amount is kept with
+# the sum of all ('*'; lease ids never are '*'), which starts from 0 again when nothing is held.
+_HOLDS = """
+local function free_hold(hz, hh, lease)
+  local a = redis.call('HGET', hh, lease)
+  if not a then return end
+  redis.call('ZREM', hz, lease)
+  if redis.call('ZCARD', hz) == 0 then
+    redis.call('DEL', hh)
+  else
+    redis.call('HDEL', hh, lease)
+    redis.call('HINCRBYFLOAT', hh, '*', -tonumber(a))
+  end
+end
+"""
+
+# KEYS: check i's key for each of the n checks, then a hold ZSET and HASH per budget check, in order.
+# ARGV: now, lease, lease expiry, lease ttl ms, window ms, reserve usd, n, fit tolerance, then (rule, limit, arg)
+# per check,
 # arg being the rpm cutoff (now - window) or the first tpm bucket still counted.
-ACQUIRE = """
-local now, lease, n = ARGV[1], ARGV[2], #KEYS
-local cold = {}
+ACQUIRE = (
+    _HOLDS
+    + """
+local now, lease, reserve, n, tol = ARGV[1], ARGV[2], tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local cold, b = {}, 0
 for i = 1, n do
-  local k, rule, limit, arg = KEYS[i], ARGV[3 + 3 * i], tonumber(ARGV[4 + 3 * i]), ARGV[5 + 3 * i]
+  local k, rule, limit, arg = KEYS[i], ARGV[6 + 3 * i], tonumber(ARGV[7 + 3 * i]), ARGV[8 + 3 * i]
   if rule == 'budget' then
+    b = b + 1
     local v = redis.call('GET', k)
     if not v then
       cold[#cold + 1] = i - 1
-    elseif #cold == 0 and tonumber(v) >= limit then
-      return {'deny', i - 1, v, ''}
+    elseif #cold == 0 then
+      local hz, hh = KEYS[n + 2 * b - 1], KEYS[n + 2 * b]
+      local spend, held = tonumber(v), tonumber(redis.call('HGET', hh, '*') or '0')
+      if spend + held >= limit or spend + held + reserve > limit + tol then
+        if held > 0 then  -- holds whose lease expired (no stats line came): only worth it when refusing
+          for _, gone in ipairs(redis.call('ZRANGEBYSCORE', hz, '-inf', now)) do free_hold(hz, hh, gone) end
+          held = tonumber(redis.call('HGET', hh, '*') or '0')
+        end
+        if spend + held >= limit or spend + held + reserve > limit + tol then
+          return {'deny', i - 1, v, tostring(held)}
+        end
+      end
     end
   else
     if #cold > 0 then break end  -- budgets come first; judge nothing else on an unknown spend
@@ -92,22 +126,35 @@ if #cold > 0 then
   table.insert(cold, 1, 'seed')
   return cold
 end
+b = 0
 for i = 1, n do
-  local rule = ARGV[3 + 3 * i]
+  local rule = ARGV[6 + 3 * i]
   if rule == 'parallel' then
     redis.call('ZADD', KEYS[i], ARGV[3], lease)
     redis.call('PEXPIRE', KEYS[i], ARGV[4])
   elseif rule == 'rpm' then
     redis.call('ZADD', KEYS[i], now, lease)
     redis.call('PEXPIRE', KEYS[i], ARGV[5])
+  elseif rule == 'budget' then
+    b = b + 1
+    local hz, hh = KEYS[n + 2 * b - 1], KEYS[n + 2 * b]
+    if reserve > 0 and redis.call('ZADD', hz, ARGV[3], lease) == 1 then
+      redis.call('HSET', hh, lease, ARGV[6])
+      redis.call('HINCRBYFLOAT', hh, '*', ARGV[6])
+      redis.call('PEXPIRE', hz, ARGV[4])
+      redis.call('PEXPIRE', hh, ARGV[4])
+    end
   end
 end
 return {'ok'}
 """
+)
 
-# KEYS: ARGV[1] spend counters, then ARGV[2] tpm hashes, then lease sets.
-# ARGV: n spend, n tpm, cost, tokens, bucket, first bucket still counted, lease ('' for none).
-RECORD = """
+# KEYS: ARGV[1] spend counters, then ARGV[2] tpm hashes, then ARGV[2] lease sets, then a hold ZSET and HASH
+# per scope. ARGV: n spend, n tpm, cost, tokens, bucket, first bucket still counted, lease ('' for none).
+RECORD = (
+    _HOLDS
+    + """
 local ns, nt = tonumber(ARGV[1]), tonumber(ARGV[2])
 if tonumber(ARGV[3]) > 0 then
   for i = 1, ns do
@@ -129,10 +176,24 @@ if tonumber(ARGV[4]) > 0 then
   end
 end
 if ARGV[7] ~= '' then
-  for i = ns + nt + 1, #KEYS do redis.call('ZREM', KEYS[i], ARGV[7]) end
+  for i = ns + nt + 1, ns + 2 * nt do redis.call('ZREM', KEYS[i], ARGV[7]) end
+  -- the hold is settled: the cost went into spend above, in this same step
+  for i = ns + 2 * nt + 1, #KEYS, 2 do free_hold(KEYS[i], KEYS[i + 1], ARGV[7]) end
 end
 return 1
 """
+)
+
+# KEYS: ARGV[2] sets holding the lease (parallel, rpm), then hold ZSET and HASH pairs. ARGV: lease, n sets.
+FORGET = (
+    _HOLDS
+    + """
+local lease, ns = ARGV[1], tonumber(ARGV[2])
+for i = 1, ns do redis.call('ZREM', KEYS[i], lease) end
+for i = ns + 1, #KEYS, 2 do free_hold(KEYS[i], KEYS[i + 1], lease) end
+return 1
+"""
+)
 
 _WINDOW_MS = int(WINDOW * 1000) + 1000  # rpm log lifetime: the window and a second
 _KIND_KEY = {BUDGET: "spend", PARALLEL: "par", RPM: "rpm", TPM: "tpm"}
@@ -144,6 +205,7 @@ class RedisStore:
         self._p = prefix
         self._acquire = client.register_script(ACQUIRE)  # EVALSHA; loads the script itself after a Redis restart
         self._record = client.register_script(RECORD)
+        self._forget = client.register_script(FORGET)
 
     @classmethod
     def from_url(cls, url: str, timeout: float = 0.25, prefix: str = "lmgate:") -> RedisStore:
@@ -165,9 +227,26 @@ class RedisStore:
             return f"{self._p}spend:{period_of(c.period, now).id}:{c.scope}"
         return f"{self._p}{_KIND_KEY[c.rule]}:{c.scope}"
 
-    async def acquire(self, checks: Sequence[Check], now: float, lease_id: str, lease_ttl: float) -> Outcome:
+    def _hold_keys(self, scope: str) -> tuple[str, str]:
+        return f"{self._p}hold:{scope}", f"{self._p}held:{scope}"
+
+    async def acquire(
+        self, checks: Sequence[Check], now: float, lease_id: str, lease_ttl: float, reserve_usd: float = 0.0
+    ) -> Outcome:
         keys = [self._key(c, now) for c in checks]
-        args: list[str | int] = [repr(now), lease_id, repr(now + lease_ttl), math.ceil(lease_ttl * 1000), _WINDOW_MS]
+        for c in checks:
+            if c.rule == BUDGET:
+                keys += self._hold_keys(c.scope)
+        args: list[str | int] = [
+            repr(now),
+            lease_id,
+            repr(now + lease_ttl),
+            math.ceil(lease_ttl * 1000),
+            _WINDOW_MS,
+            repr(float(reserve_usd)),
+            len(checks),
+            repr(FIT_TOLERANCE),
+        ]
         for c in checks:
             arg: str | int = ""
             if c.rule == RPM:
@@ -190,6 +269,8 @@ class RedisStore:
             reset_at = float(extra) + WINDOW
         elif checks[i].rule == TPM:
             reset_at = int(extra) + 1 + WINDOW
+        elif checks[i].rule == BUDGET:
+            return Outcome(denied=i, value=value, reserved=float(extra))
         return Outcome(denied=i, value=value, reset_at=reset_at)
 
     async def seed(self, scope: str, period: Period, usd: float, now: float) -> None:
@@ -208,6 +289,8 @@ class RedisStore:
         keys = [f"{self._p}spend:{pid}:{s}" for s in scopes for pid in ids]
         keys += [f"{self._p}tpm:{s}" for s in scopes]
         keys += [f"{self._p}par:{s}" for s in scopes]
+        if lease_id:
+            keys += [k for s in scopes for k in self._hold_keys(s)]
         second, first = int(at // 1), tpm_first_bucket(at)
         args = [len(ids) * len(scopes), len(scopes), repr(cost_usd), tokens, second, first, lease_id or ""]
         try:
@@ -216,11 +299,13 @@ class RedisStore:
             raise StoreUnavailable(f"redis: {e}") from e
 
     async def release(self, scopes: Sequence[str], lease_id: str) -> None:
+        sets = [f"{self._p}par:{s}" for s in scopes]
+        await self._forget_lease(lease_id, sets, [k for s in scopes for k in self._hold_keys(s)])
+
+    async def _forget_lease(self, lease_id: str, sets: list[str], holds: list[str]) -> None:
+        """One script call: the lease out of ``sets``, its holds (ZSET, HASH pairs) freed."""
         try:
-            async with self._r.pipeline(transaction=False) as pipe:
-                for s in scopes:
-                    pipe.zrem(f"{self._p}par:{s}", lease_id)
-                await pipe.execute()
+            await self._forget(keys=sets + holds, args=[lease_id, len(sets)])
         except (RedisError, OSError) as e:
             raise StoreUnavailable(f"redis: {e}") from e
 
@@ -234,28 +319,28 @@ class RedisStore:
                     pipe.zcount(f"{self._p}rpm:{s}", f"({now - WINDOW!r}", "+inf")
                     pipe.hgetall(f"{self._p}tpm:{s}")
                     pipe.zcount(f"{self._p}par:{s}", f"({now!r}", "+inf")
+                    hz, hh = self._hold_keys(s)
+                    pipe.zrangebyscore(hz, f"({now!r}", "+inf")  # holds not expired (acquire drops the rest)
+                    pipe.hgetall(hh)
                     for pid in ids:
                         pipe.get(f"{self._p}spend:{pid}:{s}")
                 replies = await pipe.execute()
         except (RedisError, OSError) as e:
             raise StoreUnavailable(f"redis: {e}") from e
-        out, step = {}, 3 + len(ids)
+        out, step = {}, 5 + len(ids)
         for i, s in enumerate(scopes):
-            requests, buckets, in_flight, *spent = replies[i * step : (i + 1) * step]
+            requests, buckets, in_flight, live, amounts, *spent = replies[i * step : (i + 1) * step]
             tokens = sum(int(t) for b, t in buckets.items() if int(b) >= first)
             spend = {pid: float(v) for pid, v in zip(ids, spent, strict=True) if v is not None}
-            out[s] = ScopeUse(int(requests), tokens, int(in_flight), spend)
+            reserved = sum(float(amounts[lease]) for lease in live if lease in amounts)
+            out[s] = ScopeUse(int(requests), tokens, int(in_flight), spend, reserved)
         return out
 
     async def undo(self, checks: Sequence[Check], now: float, lease_id: str) -> None:
-        try:
-            async with self._r.pipeline(transaction=False) as pipe:
-                for c in checks:
-                    if c.rule in (PARALLEL, RPM):  # both sets hold the request under its lease id
-                        pipe.zrem(self._key(c, now), lease_id)
-                await pipe.execute()
-        except (RedisError, OSError) as e:
-            raise StoreUnavailable(f"redis: {e}") from e
+        # both sets hold the request under its lease id
+        sets = [self._key(c, now) for c in checks if c.rule in (PARALLEL, RPM)]
+        holds = [k for c in checks if c.rule == BUDGET for k in self._hold_keys(c.scope)]
+        await self._forget_lease(lease_id, sets, holds)
 
     async def close(self) -> None:
         await self._r.aclose()

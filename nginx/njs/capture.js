@@ -18,7 +18,7 @@ function create(max) {
     return {
         half: Math.floor(Number(max) / 2),
         head: [], headLen: 0, tail: [], tailLen: 0,
-        total: 0, published: 0, dropped: false,
+        total: 0, published: 0, publishes: 0, dropped: false,
         seq: 0, publishedSeq: 0, slotLens: [0, 0, 0, 0, 0, 0, 0, 0]
     };
 }
@@ -44,6 +44,9 @@ function add(state, data, last) {
             }
         }
     }
+    if (last && s.publishes && s.published === s.total) {
+        return {};  // the end of a response published whole already (a JSON answer): the variables hold it
+    }
     if (last || (s.total <= 2 * s.half && s.total - s.published >= s.published / 2)) {
         return publish(s);
     }
@@ -58,6 +61,7 @@ function add(state, data, last) {
 }
 
 function publish(s) {
+    s.publishes++;
     s.published = s.total;
     s.publishedSeq = s.seq;
     var set = {

@@ -45,17 +45,16 @@ function allow(r, reply, provider, upstreamUri) {
     r.variables.lmgate_ctx = h['X-Lmgate-Ctx'] || '';
     r.variables.lmgate_upstream_uri = h['X-Lmgate-Upstream-Uri'] || upstreamUri;
     r.variables.lmgate_auth_time = r.variables.request_time;
-    // A rewrite names replacement headers; the rewrite location sends exactly those.
-    var rewrite = false;
-    for (var name in h) {
-        var lower = name.toLowerCase();
-        if (lower.substring(0, SET_PREFIX.length) === SET_PREFIX) {
-            r.variables['lmgate_h_' + lower.substring(SET_PREFIX.length).replace(/-/g, '_')] = h[name];
-            rewrite = true;
+    // A rewrite names replacement headers; the rewrite location sends exactly those. The sidecar marks
+    // every rewrite, so the common answer (no rewrite) is not walked header by header.
+    var rewrite = Boolean(h['X-Lmgate-Rewrite']);
+    if (rewrite) {
+        for (var name in h) {
+            var lower = name.toLowerCase();
+            if (lower.substring(0, SET_PREFIX.length) === SET_PREFIX) {
+                r.variables['lmgate_h_' + lower.substring(SET_PREFIX.length).replace(/-/g, '_')] = h[name];
+            }
         }
-    }
-    if (h['X-Lmgate-Rewrite']) {
-        rewrite = true;
     }
     var bodyId = h['X-Lmgate-Body'];
     if (!bodyId) {

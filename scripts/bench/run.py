@@ -65,7 +65,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--upstream-keepalive",
         type=int,
         metavar="N",
-        help="keepalive links per upstream pool of bare nginx and lmgate (default: as rendered; bare nginx 32)",
+        help="keepalive links per upstream pool of bare nginx and lmgate (default: server.upstream_keepalive's)",
+    )
+    p.add_argument(
+        "--rollups-store",
+        metavar="URL",
+        help="the lmgate rows count usage into this PostgreSQL (rollups.store: postgresql://...) instead of SQLite",
     )
     p.add_argument("--gw-cpu", type=int, default=0, help="CPU for the gateway and the fake upstreams (0)")
     p.add_argument("--load-cpu", type=int, default=1, help="CPU for wrk and the measuring clients (1)")

@@ -34,7 +34,6 @@ HERE = Path(__file__).resolve().parent
 STATUS_RE = re.compile(rb'"status":(\d+)')
 # a provider's upstream{} block in lmgate's rendered config, up to its pool size (for --upstream-keepalive)
 UPSTREAM_POOL_RE = re.compile(r"(upstream lmgate_up_\w+ \{\s*server [^;]+;\s*keepalive )\d+;")
-BARE_KEEPALIVE = 32  # bare nginx's pools by default: what lmgate's template has had for its providers
 
 
 @dataclass
@@ -88,13 +87,14 @@ class LmgateDefaults:
 
     providers: tuple[str, ...]  # its default provider entries: the bench switches them off
     sidecar_settings: tuple[str, ...]  # e.g. port, fast_port: every *port gets a free port
+    upstream_keepalive: int  # its pools' size: bare nginx gets the same, like for like
 
 
 def lmgate_defaults(root: Path) -> LmgateDefaults:
     empty = root / "empty.yaml"
     empty.write_text("{}\n")
     cfg = load_config(empty, {})
-    return LmgateDefaults(tuple(cfg.providers), tuple(cfg.sidecar.model_dump()))
+    return LmgateDefaults(tuple(cfg.providers), tuple(cfg.sidecar.model_dump()), cfg.server.upstream_keepalive)
 
 
 @dataclass
@@ -177,7 +177,7 @@ class Bench:
             PORT=self.bare_port,
             JSON_PORT=self.json_port,
             SSE_PORT=self.sse_port,
-            KEEPALIVE=a.upstream_keepalive or BARE_KEEPALIVE,
+            KEEPALIVE=a.upstream_keepalive or lmgate_defaults(self.root).upstream_keepalive,
         )
         bare = self.spawn("bare-nginx", [self.nginx, "-e", "stderr", "-c", str(conf)], signal.SIGQUIT)
         wait_until("bare nginx", lambda: connectable(self.bare_port), proc=bare)
@@ -218,6 +218,8 @@ class Bench:
             "stats": {"path": str(d / "stats.jsonl"), "max_bytes": "1TiB", "spool_dir": str(spool_dir(d))},
             "providers": providers,
         }
+        if self.args.rollups_store:  # the shared usage store (before/after: the same run without it)
+            config["rollups"] = {"store": self.args.rollups_store}
         for section, values in (extra or {}).items():
             config.setdefault(section, {}).update(values)
         cfg_path = d / "lmgate.yaml"

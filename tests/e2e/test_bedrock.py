@@ -216,8 +216,8 @@ def call(client, op: str, model: str = MODEL) -> Answer:
     return Answer("".join(text), *counts, arrivals=arrivals, request_id=rid)
 
 
-def converse(client, model: str = MODEL) -> dict:
-    return client.converse(modelId=model, messages=MESSAGES)
+def converse(client, model: str = MODEL, **kw) -> dict:
+    return client.converse(modelId=model, messages=MESSAGES, **kw)
 
 
 def error_of(e: pytest.ExceptionInfo) -> tuple[int, str, str]:
@@ -393,7 +393,7 @@ def test_budget_refuses_with_service_quota_exceeded_once_spent(s, bedrock):
     row = ("thrifty", akid, "team-a", {"client_secret": ENV_REF, "budget_usd": "0.0001", "budget_period": "total"})
     s.gw.write_allowlist([*s.rows, row])
     client = sigv4_client(s.gw.url, akid, ENV_SECRET)
-    converse(client)
+    converse(client, inferenceConfig={"maxTokens": 1})  # its hold (budget_mode reserve) fits the budget
     first = s.gw.next_stats()[0]
     assert first["cost_usd"] > 0.0001  # the spend reaches the budget through the stats path
     with pytest.raises(ClientError) as e:

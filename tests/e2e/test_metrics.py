@@ -193,7 +193,8 @@ def failures_and_refusals(gw: Gateway, fake) -> None:
     assert attempt(oai(gw, key=K["dlp-log"]).chat.completions.create, model="gpt-4o-mini", messages=block) == 200
     tiny = oai(gw, key=K["tiny"])
     for _ in range(8):  # each answer costs about a third of the budget: 50%, 80% and 100% pass, then refusals
-        status = attempt(tiny.chat.completions.create, model="gpt-4o-mini", messages=HI)
+        # a small output cap: the hold (budget_mode reserve) fits the tiny budget beside the spend
+        status = attempt(tiny.chat.completions.create, model="gpt-4o-mini", messages=HI, max_tokens=5)
         if status == 429:
             break
         seen = len(gw.stats_lines())

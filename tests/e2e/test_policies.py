@@ -196,7 +196,7 @@ def test_budget_refuses_with_insufficient_quota_and_survives_a_restart(gw, fake)
     client = oai(gw, key=key)
     while True:  # each call costs about 5e-6 USD at gpt-4o-mini prices
         try:
-            chat(client)
+            chat(client, max_tokens=5)  # a hold (budget_mode reserve) of ~3e-6 USD: it fits the tiny budget
         except openai.RateLimitError as e:
             refusal = e
             break
@@ -211,7 +211,7 @@ def test_budget_refuses_with_insufficient_quota_and_survives_a_restart(gw, fake)
     gw.stop_sidecar()  # spend survives a restart: it is seeded from the rollups
     gw.start_sidecar()
     with pytest.raises(openai.RateLimitError):
-        chat(client)
+        chat(client, max_tokens=5)
     assert len(fake.received) == allowed
 
 
@@ -225,7 +225,7 @@ def test_two_instances_on_one_redis_share_one_budget(redis_pair, fake):
     for i in range(10):
         g = redis_pair[i % 2]
         try:
-            chat(oai(g, key=key))
+            chat(oai(g, key=key), max_tokens=5)  # a hold of ~3e-6 USD (budget_mode reserve) fits
             served += 1
             g.next_stats()
         except openai.RateLimitError:

@@ -96,3 +96,22 @@ def test_a_provider_silent_past_the_timeout_before_it_answers_is_a_504_timeout(c
     assert e.value.status_code == 504 and "did not answer within" in str(e.value)
     line = cg.next_stats(timeout=10)[0]
     assert (line["status"], line["error_type"]) == (504, UPSTREAM_TIMEOUT)
+
+
+def test_a_504_has_its_stats_line_when_nginx_runs_with_a_prefix_that_has_no_html_dir(fake, tmp_path):
+    """The 504 location writes the spool like every other: with the spool as its root, not nginx's html dir."""
+    gw = Gateway(tmp_path / "gw", fake.base_url, {"server": {"upstream_timeout": TIMEOUT}})
+    gw.nginx_prefix = tmp_path / "empty-prefix"
+    gw.nginx_prefix.mkdir()
+    with gw:
+        gw.start(ROWS).fresh(fake)
+        fake.answer_delay = TIMEOUT + 1.0
+        try:
+            with pytest.raises(openai.InternalServerError) as e:
+                oai(gw).chat.completions.create(model="gpt-4o-mini", messages=HI)
+        finally:
+            fake.answer_delay = 0
+        assert e.value.status_code == 504
+        line = gw.next_stats(timeout=10)[0]
+        assert (line["status"], line["error_type"]) == (504, UPSTREAM_TIMEOUT)
+        assert "testing" not in gw.nginx_log(), gw.nginx_log()  # nginx's complaint about the missing root

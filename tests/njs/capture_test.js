@@ -14,9 +14,22 @@ function repeat(ch, n) {
 
 var cases = [
     {
-        name: 'a small response is published whole at each chunk and at the end',
+        name: 'a small response is published whole at each chunk; its empty end copies nothing again',
         input: {max: 100, chunks: ['abc', 'def'], last: 'empty'},
-        expected: {capture: 'abcdef', capture_gap: '', tail: '2,2:' + EMPTY_RING, publishes: 3}
+        expected: {capture: 'abcdef', capture_gap: '', tail: '2,2:' + EMPTY_RING, publishes: 2}
+    },
+    {
+        name: 'an empty response is published once, at its end',
+        input: {max: 100, chunks: [], last: 'empty'},
+        expected: {capture: '', capture_gap: '', tail: '0,0:' + EMPTY_RING, publishes: 1}
+    },
+    {
+        name: 'the end publishes what waited in the ring',
+        input: {max: 1000, chunks: ['aaaaaaaaaa', 'bbbbbbbbbb', 'cccccccccc', 'dddddddddd'], last: 'empty'},
+        expected: {
+            capture: 'aaaaaaaaaabbbbbbbbbbccccccccccdddddddddd', capture_gap: '',
+            tail: '4,4:0,0,0,10,0,0,0,0', t3: 'dddddddddd', publishes: 4
+        }
     },
     {
         name: 'the last flag on the final chunk publishes it',

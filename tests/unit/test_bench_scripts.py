@@ -27,7 +27,12 @@ PUBLIC: dict[str, set[str]] = {
     "lmgate.policies.engine": {"PolicyEngine"},
     "lmgate.policies.base": {"RequestFacts"},  # PolicyEngine.decide's argument
     "lmgate.policies.limits": {"Limits", "NO_LIMITS"},  # a key's limits in RequestFacts
+    "lmgate.policies.reservation": {"reservation_usd"},  # what a request holds against budgets (reserve)
+    "lmgate.pricing": {"PriceBook"},  # the price list, for a reservation's price
+    "lmgate.providers": {"PROVIDERS"},  # provider modules by kind
+    "lmgate.tokens": {"count_tokens"},  # the offline tokenizer
     "lmgate.stats.rollups": {"Rollups"},
+    "lmgate.stats.rollups_pg": {"PgRollups"},  # the shared store, for the SQLite vs PostgreSQL comparison
     "lmgate.dlp.scanner": {"DlpScanner"},
     "lmgate.dlp.analyzer": {"Detector"},  # the scan itself, without the scanner's routing
     "lmgate.app": {"make_app"},  # the sidecar's aiohttp app around a Gateway (scrapes over HTTP)
@@ -38,10 +43,12 @@ MEMBERS = {
     "Gateway": ("from_config",),
     "PolicyEngine": ("from_config", "decide", "record_usage", "release", "owner_limits", "close"),
     "Rollups": ("rebuild", "add", "query", "spend", "row_counts"),
+    "PgRollups": ("migrate", "add", "close"),
     "DlpScanner": ("start", "scan", "close"),
     "Detector": ("find",),
     "Handoff": ("encode",),
     "Metrics": ("observe", "exposition"),
+    "PriceBook": ("load", "lookup"),
 }
 
 

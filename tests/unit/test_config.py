@@ -58,6 +58,7 @@ def test_a_default_provider_can_be_switched_off(tmp_path):
         ("providers:\n  x:\n    upstream: ftp://a\n", {}, "providers.x.upstream: 'ftp://a' is not an http(s) URL"),
         ("providers:\n  x:\n    kind: nope\n    upstream: http://a\n", {}, "unknown provider kind 'nope'"),
         ("providers:\n  x:\n    upstream: http://a\n    prefix: /openai\n", {}, "prefix /openai is also used"),
+        ("policies:\n  budget_mode: hold\n", {}, "policies.budget_mode: Input should be 'reserve' or 'settle'"),
         ("- a\n- b\n", {}, "top level must be a mapping"),
     ],
 )
@@ -117,3 +118,10 @@ def test_alert_webhooks_from_env_and_a_bad_one_is_named_without_its_secret(tmp_p
         load_config(f, {})
     f.write_text("alerts:\n  budget_thresholds: [100, 50, 80, 80]\n")
     assert load_config(f, {}).alerts.budget_thresholds == [50, 80, 100]
+
+
+def test_budget_mode_reserves_by_default_and_can_settle(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("")
+    assert load_config(f, {}).policies.budget_mode == "reserve"
+    assert load_config(f, {"LMGATE_POLICIES__BUDGET_MODE": "settle"}).policies.budget_mode == "settle"

@@ -30,7 +30,24 @@ async def settled_later(gw, headers, body, args):
     return fastpath.Settled(200, {}, b"settled:" + body, lambda delivered: SETTLED.append((body, delivered)))
 
 
-ROUTES = {b"/now": answer_now, b"/later": answer_later, b"/broken": broken, b"/settled": settled_later}
+async def with_timeout(gw, headers, body, args):
+    async with asyncio.timeout(1):  # needs a current task, as redis-py's calls do
+        await asyncio.sleep(0)
+    return 200, {}, b"in time"
+
+
+async def bad_header(gw, headers, body, args):
+    return 200, {"X-Bad": "a\r\nX-Smuggled: 1"}, b""
+
+
+ROUTES = {
+    b"/now": answer_now,
+    b"/later": answer_later,
+    b"/broken": broken,
+    b"/settled": settled_later,
+    b"/timeout": with_timeout,
+    b"/bad-header": bad_header,
+}
 
 
 @pytest.fixture
@@ -84,3 +101,48 @@ async def test_a_settled_reply_hears_whether_nginx_got_it(server):
     writer.close()
     await asyncio.sleep(0.4)
     assert SETTLED == [(b"kept", True), (b"lost", False)]
+
+
+async def test_answers_made_later_need_no_task_per_request(server):
+    """One task per connection awaits its answers; a task per request cost ~5% of the sidecar."""
+    loop = asyncio.get_running_loop()
+    made = []
+    default = loop.get_task_factory()
+
+    def counting(loop, coro, **kw):
+        if coro.__qualname__.startswith("_Protocol."):  # not the test's own wait_for tasks
+            made.append(coro.__qualname__)
+        return default(loop, coro, **kw) if default else asyncio.Task(coro, loop=loop, **kw)
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", server)
+    loop.set_task_factory(counting)
+    try:
+        for i in range(20):  # one at a time, as nginx sends them on a keep-alive link
+            writer.write(request("/later", str(i).encode()) + request("/timeout"))
+            answers = await asyncio.wait_for(read_answers(reader, 2), 5)
+            assert answers == [(200, f"later:{i}".encode()), (200, b"in time")]
+    finally:
+        loop.set_task_factory(default)
+    assert made == ["_Protocol._work"]  # the connection's worker, made at its first answer made later
+    writer.close()
+
+
+async def test_an_answer_that_cannot_be_written_is_a_500_and_the_link_goes_on(server):
+    reader, writer = await asyncio.open_connection("127.0.0.1", server)
+    writer.write(request("/bad-header") + request("/later", b"next"))
+    answers = await asyncio.wait_for(read_answers(reader, 2), 5)
+    assert answers == [(500, b"internal error"), (200, b"later:next")]
+    writer.close()
+
+
+async def test_a_cancelled_worker_closes_its_connection(server):
+    """Its queued requests would never be answered: nginx must see the close (and retry or fail closed)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server)
+    writer.write(request("/later?sleep=5", b"slow") + request("/now", b"queued"))
+    await writer.drain()
+    await asyncio.sleep(0.1)
+    workers = [t for t in asyncio.all_tasks() if t.get_coro().__qualname__ == "_Protocol._work"]
+    assert len(workers) == 1
+    workers[0].cancel()
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # closed, nothing written
+    writer.close()

@@ -77,6 +77,8 @@ async def test_metrics_has_every_family_with_budgets_headroom_and_pipeline_healt
     assert budgets == {("key", "alice", "research"): 10, ("owner", "", "research"): 100}
     spend = {s.labels["key_id"]: s.value for s in f["lmgate_budget_spend_usd"]}
     assert spend["alice"] == pytest.approx(0.1)  # cold counter: the rollups' sum
+    reserved = {s.labels["key_id"]: s.value for s in f["lmgate_budget_reserved_usd"]}
+    assert reserved == {"alice": 0.0, "": 0.0}  # nothing in flight holds money
     remaining = {(s.labels["key_id"], s.labels["rule"]): s.value for s in f["lmgate_ratelimit_remaining"]}
     assert remaining == {("alice", "rpm"): 60, ("bob", "max_parallel"): 4}
     assert f["lmgate_stats_lines_written"][0].value == 1

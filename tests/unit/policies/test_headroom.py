@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
 
 from lmgate.config import OwnerLimits
+from lmgate.policies import headroom
 from lmgate.policies.headroom import BUDGET, KEY, MAX_PARALLEL, OWNER, RPM, TPM, Headroom, limited_scopes
 from lmgate.policies.limits import NO_LIMITS, Limits, limits_from_owner
+from lmgate.store.base import BUDGET as BUDGET_RULE
 from lmgate.store.base import PARALLEL, PASSED, Check, StoreUnavailable, key_scope
 from lmgate.store.base import RPM as RPM_RULE
 from lmgate.store.memory import MemoryStore
@@ -34,11 +37,14 @@ async def test_budgets_warm_from_the_store_cold_from_the_rollups_and_windows():
     assert await store.acquire(checks, now, "l1", 600) is PASSED
     await store.seed(key_scope("alice"), period_of("day", now), 2.5, now)  # warm: the store counts on from here
     await store.record([key_scope("alice")], 30, 0.5, now, None)
+    held = [Check(BUDGET_RULE, key_scope("alice"), 10, "day")]
+    assert await store.acquire(held, now, "l2", 600, 1.25) is PASSED  # budget_mode reserve: held, not spent
     asked: list = []
     table = {("key_id", "bob"): 1.0, ("key_id", "alice"): 99.0, ("owner", "t"): 7.0}
     h = Headroom(store, lambda: scopes, spend_by_table(table, asked), ttl=60)
     uses = {(u.scope, u.key_id, u.rule): u for u in (await h.snapshot()).uses}
     assert uses[(KEY, "alice", BUDGET)].used == 3.0  # the store's, not the rollups' 99
+    assert (uses[(KEY, "alice", BUDGET)].reserved, uses[(KEY, "bob", BUDGET)].reserved) == (1.25, 0.0)
     assert uses[(KEY, "alice", BUDGET)].period == period_of("day", now)
     assert (uses[(KEY, "bob", BUDGET)].used, uses[(KEY, "bob", BUDGET)].limit) == (1.0, 4)
     assert uses[(OWNER, "", BUDGET)].used == 7.0
@@ -74,3 +80,21 @@ async def test_a_stale_snapshot_is_read_again(ttl):
     time.sleep(0.001)
     after = await h.snapshot()
     assert (before.uses[0].used, after.uses[0].used) == (0, 1)
+
+
+async def test_rollups_that_cannot_be_read_are_counted_on_every_scrape_but_logged_once_a_minute(caplog, monkeypatch):
+    fresh = headroom._ROLLUPS_FAILED.__class__(headroom.log, logging.WARNING, interval=60.0)
+    monkeypatch.setattr(headroom, "_ROLLUPS_FAILED", fresh)  # no line an earlier test logged
+
+    def down(since: float, group: str) -> dict[str, float]:
+        raise ConnectionError("rollups store postgresql://db is unreachable")
+
+    scopes = limited_scopes([("a", "t", Limits(budget_usd=5))], {})
+    h = Headroom(MemoryStore(), lambda: scopes, down, ttl=0)
+    with caplog.at_level("WARNING", logger="lmgate.policies"):
+        for _ in range(5):
+            snap = await h.snapshot()
+    assert [(u.rule, u.used) for u in snap.uses] == [(BUDGET, 0.0)]  # reads as unspent until they answer
+    assert h.read_errors == 5
+    lines = [r for r in caplog.records if "from the rollups failed" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].exc_info is None and "unreachable" in lines[0].getMessage()

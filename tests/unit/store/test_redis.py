@@ -40,7 +40,15 @@ async def test_one_round_trip_per_decision(redis_url):
         calls = {k.removeprefix("cmdstat_"): v["calls"] for k, v in stats.items()}
         assert calls.get("evalsha") == 10
         client_side = {k for k in calls if "|" not in k} - {"evalsha", "config", "info"}
-        assert client_side <= {"get", "zremrangebyscore", "zcard", "zadd", "pexpire", "hgetall"}  # run by the script
+        assert client_side <= {
+            "get",
+            "hget",
+            "zremrangebyscore",
+            "zcard",
+            "zadd",
+            "pexpire",
+            "hgetall",
+        }  # by the script
     finally:
         await admin.aclose()
         await store.close()

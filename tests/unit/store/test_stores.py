@@ -102,3 +102,77 @@ async def test_undo_takes_back_the_slot_and_the_rpm_hit_of_one_lease_only(store)
     out = await store.acquire(checks, NOW + 2, "l4", 600)
     assert (out.denied, out.value) == (1, 2)
     assert out.reset_at == pytest.approx(NOW + 60.0004, abs=0.001)  # l2's hit is the oldest (memory: to the ms)
+
+
+# Budget holds (budget_mode reserve): the most a request can cost, held from acquire to its stats line.
+
+
+async def _warm_budget(store, scope: str = "k:a", spent: float = 0.0, limit: float = 1.0) -> list[Check]:
+    await store.seed(scope, period_of("day", NOW), spent, NOW)
+    return [Check(BUDGET, scope, limit, "day"), Check(PARALLEL, scope, 100)]
+
+
+async def test_holds_count_against_the_budget_until_settled(store):
+    budget = await _warm_budget(store, spent=0.2)
+    assert await store.acquire(budget, NOW, "l1", 600, 0.3) is PASSED
+    assert await store.acquire(budget, NOW, "l2", 600, 0.3) is PASSED  # 0.2 + 0.3 + 0.3 = 0.8
+    out = await store.acquire(budget, NOW, "l3", 600, 0.3)  # 1.1 would pass 1.0
+    assert (out.denied, out.value, out.reserved) == (0, 0.2, pytest.approx(0.6))
+    assert await store.acquire(budget, NOW, "l3", 600, 0.2) is PASSED  # exactly 1.0 fits
+    out = await store.acquire(budget, NOW, "l4", 600, 0.0)  # spend + held at the limit: nothing more, not even 0
+    assert (out.denied, out.reserved) == (0, pytest.approx(0.8))
+    got = (await store.usage(["k:a"], NOW))["k:a"]
+    assert (got.spend[period_of("day", NOW).id], got.reserved) == (0.2, pytest.approx(0.8))
+
+    await store.record(["k:a"], 10, 0.05, NOW + 1, "l1")  # settled at its real cost: 0.3 held becomes 0.05 spent
+    got = (await store.usage(["k:a"], NOW + 1))["k:a"]
+    assert (got.spend[period_of("day", NOW).id], got.reserved) == (pytest.approx(0.25), pytest.approx(0.5))
+    assert await store.acquire(budget, NOW + 1, "l5", 600, 0.25) is PASSED  # 0.25 + 0.5 + 0.25 = 1.0
+    assert (await store.acquire(budget, NOW + 1, "l6", 600, 0.01)).denied == 0
+
+
+async def test_release_and_undo_free_a_hold(store):
+    budget = await _warm_budget(store)
+    assert await store.acquire(budget, NOW, "l1", 600, 0.6) is PASSED
+    assert (await store.acquire(budget, NOW, "l2", 600, 0.6)).denied == 0
+    await store.release(["k:a"], "l1")  # ended without usage (upstream error, client gone): nothing spent
+    assert await store.acquire(budget, NOW, "l2", 600, 0.6) is PASSED
+    await store.undo(budget, NOW, "l2")  # /auth answered too late: as if never decided
+    got = (await store.usage(["k:a"], NOW))["k:a"]
+    assert (got.spend[period_of("day", NOW).id], got.reserved, got.in_flight) == (0.0, 0.0, 0)
+    await store.release(["k:a"], "l2")  # freeing twice frees nothing more
+    await store.record(["k:a"], 0, 0.0, NOW, "l2")
+    assert await store.acquire(budget, NOW, "l3", 600, 1.0) is PASSED  # the whole budget, as nothing is held
+
+
+async def test_hold_expires_with_the_lease_when_no_stats_line_comes(store):
+    budget = await _warm_budget(store)
+    assert await store.acquire(budget, NOW, "lost", 10, 0.9) is PASSED
+    assert (await store.acquire(budget, NOW + 9, "l2", 10, 0.2)).denied == 0
+    assert (await store.usage(["k:a"], NOW + 10))["k:a"].reserved == 0.0  # read-only: the expired hold is gone
+    assert await store.acquire(budget, NOW + 10, "l2", 10, 0.2) is PASSED
+    got = (await store.usage(["k:a"], NOW + 10))["k:a"]
+    assert got.reserved == pytest.approx(0.2)
+
+
+async def test_holds_go_to_every_budget_and_a_refusal_holds_nothing(store):
+    day = period_of("day", NOW)
+    await store.seed("k:a", day, 0.0, NOW)
+    await store.seed("o:t", period_of("month", NOW), 0.0, NOW)
+    checks = [Check(BUDGET, "k:a", 1.0, "day"), Check(BUDGET, "o:t", 0.5, "month")]
+    assert await store.acquire(checks, NOW, "l1", 600, 0.3) is PASSED
+    out = await store.acquire(checks, NOW, "l2", 600, 0.3)  # fits the key's 1.0, not the owner's 0.5
+    assert (out.denied, out.value, out.reserved) == (1, 0.0, pytest.approx(0.3))
+    got = await store.usage(["k:a", "o:t"], NOW)
+    assert (got["k:a"].reserved, got["o:t"].reserved) == (pytest.approx(0.3), pytest.approx(0.3))  # l2: none
+    await store.record(["k:a", "o:t"], 0, 0.1, NOW, "l1")
+    got = await store.usage(["k:a", "o:t"], NOW)
+    assert (got["k:a"].reserved, got["o:t"].reserved) == (0.0, 0.0)
+    assert got["k:a"].spend[day.id] == pytest.approx(0.1)
+
+
+async def test_settle_mode_holds_nothing(store):
+    budget = await _warm_budget(store, spent=0.99)
+    for i in range(5):  # reserve 0: only finished spend counts, so all pass while spend < limit
+        assert await store.acquire(budget, NOW, f"l{i}", 600, 0.0) is PASSED
+    assert (await store.usage(["k:a"], NOW))["k:a"].reserved == 0.0
