@@ -14,6 +14,7 @@ from lmgate.errors import GateError, InvalidRequest, NotFound, TooLarge, Unavail
 from lmgate.handoff import MAX_ENCODED
 from lmgate.providers import get as get_provider
 from lmgate.rewrite import REWRITABLE_HEADERS
+from lmgate.stats import line as spool_line
 from lmgate.stats.spool import SUFFIX as SPOOL_SUFFIX
 from lmgate.stats.spool import check_workers_reach, prepare_spool_dir
 
@@ -185,6 +186,8 @@ def render_nginx_conf(config: Config, njs_module: str | None = None) -> str:
         not_found_body=nginx_string(generic_error(404, generic_404.message).decode()),
         rewritable=REWRITABLE_HEADERS,
         tls=_tls_view(config),
+        spool_format=spool_line.log_format(),
+        tail_slots=spool_line.TAIL_SLOTS,
         spool_dir=config.spool_dir(),
         # a random tag per render: nginx's workers may create files in the spool but not list it
         spool=f"{config.spool_dir()}/{secrets.token_hex(8)}-$lmgate_spool_slice{SPOOL_SUFFIX}",

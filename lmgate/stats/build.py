@@ -11,6 +11,7 @@ from lmgate.handoff import CTX_HEADER, Handoff
 from lmgate.pricing import PriceBook
 from lmgate.providers.base import Provider
 from lmgate.stats.capture import decode, reassemble
+from lmgate.stats.line import FACTS_FIELD, fact_names, usage_headers
 from lmgate.stats.record import (
     CAPTURE_TRUNCATED,
     CLIENT_DISCONNECT,
@@ -22,27 +23,6 @@ from lmgate.stats.record import (
 from lmgate.tokens import count_tokens
 from lmgate.usage import Usage
 
-# The fields of X-Lmgate-Facts, in the order nginx.conf.j2 joins them with "|"; then the
-# upstream response headers that carry usage (Bedrock invoke_model), under their own names.
-USAGE_HEADERS = (
-    "x-amzn-bedrock-input-token-count",
-    "x-amzn-bedrock-output-token-count",
-    "x-amzn-bedrock-cache-read-input-token-count",
-    "x-amzn-bedrock-cache-write-input-token-count",
-)
-FACTS = (
-    "status",
-    "completion",
-    "request_time",
-    "msec",
-    "auth_time",
-    "upstream_header_time",
-    "bytes_sent",
-    "capture_gap",
-    "tail",
-    "gateway_error",
-    *USAGE_HEADERS,
-)
 STREAM_TYPES = ("text/event-stream", "application/vnd.amazon.eventstream")
 
 
@@ -64,7 +44,7 @@ class Exchange:
     content_encoding: str
     capture_gap: str  # bytes of head kept before the capture dropped its middle ("" if it did not)
     tail: str  # the capture ring's layout (stats/capture.py)
-    usage_headers: dict[str, str]  # upstream response headers that carry usage (Bedrock invoke_model)
+    usage_headers: dict[str, str]  # upstream response headers that carry usage (Provider.usage_headers)
     gateway_error: str | None  # set by nginx when it answered itself (too_large, upstream_unreachable)
 
     @classmethod
@@ -88,15 +68,16 @@ class Exchange:
             capture_gap=f["capture_gap"],
             tail=f["tail"],
             gateway_error=f["gateway_error"] or None,
-            usage_headers={name: f[name] for name in USAGE_HEADERS if f[name]},
+            usage_headers={name: f[name] for name in usage_headers() if f[name]},
         )
 
 
 def facts(h: Mapping[str, str]) -> dict[str, str]:
     """X-Lmgate-Facts by name; missing fields, and those nginx logged as ``-`` (no such variable), are empty."""
-    values = ["" if v == "-" else v for v in h.get("X-Lmgate-Facts", "").split("|")]
-    values += [""] * (len(FACTS) - len(values))
-    return dict(zip(FACTS, values, strict=False))
+    names = fact_names()
+    values = ["" if v == "-" else v for v in h.get(FACTS_FIELD, "").split("|")]
+    values += [""] * (len(names) - len(values))
+    return dict(zip(names, values, strict=False))
 
 
 def _status(value: str | None, completed: bool) -> int:
