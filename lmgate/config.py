@@ -303,12 +303,12 @@ class ProviderConfig(_Section):
             api = load_provider(data["kind"])
         except ValueError:
             return data  # _known_kind reports it, with the entry's location
-        own = {k: v for k, v in data.items() if k not in cls.model_fields}
+        own = {k: v for k, v in data.items() if k not in _GENERIC_FIELDS}
         try:
             settings = api.settings_model.model_validate(own)
         except ValidationError as e:
             raise ValueError("; ".join(_setting_problem(api.name, err) for err in e.errors())) from None
-        return {**{k: v for k, v in data.items() if k in cls.model_fields}, "kind": api.name, "settings": settings}
+        return {**{k: v for k, v in data.items() if k in _GENERIC_FIELDS}, "kind": api.name, "settings": settings}
 
     @model_validator(mode="after")
     def _provider_checks(self) -> ProviderConfig:
@@ -340,6 +340,9 @@ class ProviderConfig(_Section):
     @property
     def url(self):
         return urlsplit(self.upstream)
+
+
+_GENERIC_FIELDS = ("kind", "upstream", "prefix")  # every other key of an entry is the provider's own
 
 
 def _setting_problem(kind: str, err: Any) -> str:
