@@ -18,8 +18,9 @@ from lmgate.config import Config, ProviderConfig
 from lmgate.credentials import SecretError, SecretResolver, parse_ref
 from lmgate.errors import Unavailable
 from lmgate.providers import get as get_provider
+from lmgate.providers import rewritable_headers
 from lmgate.providers.base import SignsUpstream, UpstreamSigner
-from lmgate.rewrite import REWRITABLE_HEADERS, UpstreamRewrite
+from lmgate.rewrite import UpstreamRewrite
 
 log = logging.getLogger("lmgate.upstream")
 
@@ -82,7 +83,7 @@ class RequestView:
 
 def with_client_keys(rewrite: UpstreamRewrite, headers: Mapping[str, str]) -> UpstreamRewrite:
     """A pass-through request that needs a rewrite anyway keeps the client's own key headers."""
-    for name in REWRITABLE_HEADERS:
+    for name in rewritable_headers():
         value = headers.get(name)
         if value is not None and name not in rewrite.headers:
             rewrite.headers[name] = value

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 
 from lmgate.providers import anthropic, azure, bedrock, gemini, openai, openai_compat, vertex
-from lmgate.providers.base import Provider
+from lmgate.providers.base import Provider, SignsUpstream
 
 _BUILT_IN = (
     openai.PROVIDER,
@@ -64,6 +64,21 @@ def load(kind: str) -> Provider:
     if not isinstance(provider, Provider):
         raise ValueError(f"provider module {kind!r} has no PROVIDER (a lmgate.providers.base.Provider)")
     return register(provider)
+
+
+def rewritable_headers() -> tuple[str, ...]:
+    """The headers a rewrite may set (lmgate/rewrite.py), each once: every header a provider reads a client
+    key from (a held key replaces it, a key the gateway checked must not travel on) and every header a
+    signature sets or strips. nginx can only set headers it knows by name: nginx.conf.j2 names these."""
+    known = _REWRITABLE.get(len(PROVIDERS))  # the registry only grows
+    if known is None:
+        names = [h for p in PROVIDERS.values() for h in p.key_sources if not h.startswith("?")]
+        names += [h for p in PROVIDERS.values() if isinstance(p, SignsUpstream) for h in p.signature_headers]
+        known = _REWRITABLE[len(PROVIDERS)] = tuple(dict.fromkeys(names))
+    return known
+
+
+_REWRITABLE: dict[int, tuple[str, ...]] = {}
 
 
 def default_entries() -> dict[str, dict]:

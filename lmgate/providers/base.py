@@ -88,9 +88,11 @@ class Provider:
     #: the provider's own config fields (``ProviderSettings``: none)
     settings_model: type[ProviderSettings] = ProviderSettings
     #: where the gateway puts a provider key it holds (a virtual key's ``upstream_key``): a lower-case
-    #: header name (one of rewrite.REWRITABLE_HEADERS) and the text before the key; None for a
-    #: provider that signs instead (``SignsUpstream``)
+    #: header name (one of its ``key_sources``) and the text before the key; None for a provider that
+    #: signs instead (``SignsUpstream``)
     key_header: tuple[str, str] | None = ("authorization", "Bearer ")
+    #: content types of this API's streamed answers (a stream the request did not announce is still read as one)
+    stream_content_types: tuple[str, ...] = ("text/event-stream",)
     #: response headers that carry usage (read by ``usage_from_headers``); nginx logs them to the spool
     usage_headers: tuple[str, ...] = ()
     #: LiteLLM ``litellm_provider`` values whose prices are this kind's own table; a trailing ``*``
@@ -208,7 +210,7 @@ class UpstreamSigner(ABC):
 class SignsUpstream(ABC):
     """Optional capability: the gateway signs each forwarded request (no key header upstream)."""
 
-    #: the headers a signature sets (each one of rewrite.REWRITABLE_HEADERS)
+    #: the headers a signature sets, or that must not reach the upstream beside it (removed when not set)
     signature_headers: tuple[str, ...] = ()
 
     @abstractmethod

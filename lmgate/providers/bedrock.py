@@ -177,8 +177,10 @@ class Bedrock(Provider, SignsUpstream, ChecksClientSignature):
     slashes_in_names = True  # ARNs travel in one segment, their '/' as %2F
     settings_model = BedrockSettings
     key_header = None  # the gateway signs every request upstream
-    signature_headers = ("authorization", "x-amz-date", "x-amz-security-token")
+    # x-amz-content-sha256: removed, as a client's may not match the body sent (a DLP redaction)
+    signature_headers = ("authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256")
     usage_headers = USAGE_HEADERS
+    stream_content_types = (EVENTSTREAM_CONTENT_TYPE,)
     price_sources = ("bedrock", "bedrock_converse")
     price_fallbacks = ("anthropic",)  # Claude on Bedrock bills Anthropic's list prices
     model_id_prefixes = ("bedrock/", "bedrock_converse/")

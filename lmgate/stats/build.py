@@ -23,8 +23,6 @@ from lmgate.stats.record import (
 from lmgate.tokens import count_tokens
 from lmgate.usage import Usage
 
-STREAM_TYPES = ("text/event-stream", "application/vnd.amazon.eventstream")
-
 
 @dataclass(slots=True)
 class Exchange:
@@ -129,7 +127,7 @@ _ISO_SECONDS: dict[int, str] = {}
 
 
 def exchange_record(ex: Exchange, api: Provider, body: bytes, prices: PriceBook) -> StatsRecord:
-    stream = ex.handoff.stream or ex.content_type.startswith(STREAM_TYPES)
+    stream = ex.handoff.stream or ex.content_type.startswith(api.stream_content_types)
     error_type = None
     captured = reassemble(body, ex.capture_gap, ex.tail)
     if not captured.gaps:

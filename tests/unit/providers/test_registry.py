@@ -20,8 +20,8 @@ import pytest
 from lmgate import providers
 from lmgate.keys import CREDENTIAL_PLACES
 from lmgate.pricing import PriceBook, parse_entries
+from lmgate.providers import rewritable_headers
 from lmgate.providers.base import OTHER_PRICE_TABLES, ErrorKind, Provider, SignsUpstream
-from lmgate.rewrite import REWRITABLE_HEADERS
 from tests.fakes import fixtures
 from tests.unit.providers.fixture_table import STATUSES, WORDS
 
@@ -111,10 +111,10 @@ def test_it_has_a_key_header_or_signs(name):
     api = providers.get(name)
     assert (api.key_header is None) == isinstance(api, SignsUpstream), "a held key goes in a header, or it signs"
     if api.key_header is not None:
-        assert api.key_header[0] in REWRITABLE_HEADERS, "nginx can only set the headers it knows"
+        assert api.key_header[0] in rewritable_headers(), "nginx can only set the headers it knows"
         assert api.key_header[0] in api.key_sources, "the held key goes where the client's key was"
     if isinstance(api, SignsUpstream):
-        assert set(api.signature_headers) <= set(REWRITABLE_HEADERS)
+        assert set(api.signature_headers) <= set(rewritable_headers())
     assert set(api.key_sources) <= set(CREDENTIAL_PLACES), "the one-credential check counts every place it reads"
 
 
