@@ -49,6 +49,7 @@ TAIL_SLOTS = 8
 BODY = "$lmgate_capture" + "".join(f"$lmgate_t{i}" for i in range(TAIL_SLOTS))
 
 _USAGE_HEADERS: dict[int, tuple[str, ...]] = {}
+_FACT_NAMES: dict[int, tuple[str, ...]] = {}
 
 
 def usage_headers() -> tuple[str, ...]:
@@ -61,8 +62,11 @@ def usage_headers() -> tuple[str, ...]:
 
 
 def fact_names() -> tuple[str, ...]:
-    """The names of the facts field's values, in order."""
-    return (*(name for name, _ in FACTS), *usage_headers())
+    """The names of the facts field's values, in order (read once per spool line: cached)."""
+    known = _FACT_NAMES.get(len(PROVIDERS))
+    if known is None:
+        known = _FACT_NAMES[len(PROVIDERS)] = (*(name for name, _ in FACTS), *usage_headers())
+    return known
 
 
 def log_format() -> str:
