@@ -18,13 +18,16 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from lmgate.credentials import AwsCredentialSource, SecretResolver, is_ref, parse_ref
 from lmgate.dlp.settings import DEFAULT_ENTITIES, KNOWN_ENTITIES, NER_ENTITIES, DlpMode
 from lmgate.errors import ConfigError
 from lmgate.policies.limits import parse_owner_settings
 from lmgate.policies.registry import register_module
 from lmgate.policies.settings import SETTINGS
-from lmgate.providers import PROVIDERS
+from lmgate.providers import FALLBACK_KIND, PROVIDERS
+from lmgate.providers import default_entries as default_provider_entries
+from lmgate.providers import get as get_provider
+from lmgate.providers import load as load_provider
+from lmgate.providers.base import ProviderSettings
 
 DEFAULT_CONFIG_PATH = Path("config/lmgate.yaml")
 NGINX_DIR = Path(__file__).resolve().parent.parent / "nginx"  # the repository's, for a source checkout
@@ -334,72 +337,42 @@ class PolicyConfig(_Section):
         raise ValueError(f"{v!r}: expected 'memory', redis://host:port/db, rediss://... or unix:///path")
 
 
-class AwsCredentialsConfig(_Section):
-    """The gateway's own AWS credentials for signing Bedrock requests; all unset: botocore's standard chain."""
-
-    access_key_id: str | None = Field(None, description="the key id, or env:NAME / file:PATH")
-    secret_access_key: str | None = Field(None, description="env:NAME or file:PATH (never the secret itself)")
-    session_token: str | None = Field(None, description="env:NAME or file:PATH")
-    profile: str | None = Field(None, description="a shared-config profile")
-
-    @field_validator("secret_access_key", "session_token")
-    @classmethod
-    def _ref(cls, v: str | None) -> str | None:
-        if v is not None:
-            parse_ref(v)
-        return v
-
-    @field_validator("access_key_id")
-    @classmethod
-    def _akid(cls, v: str | None) -> str | None:
-        if v is not None and is_ref(v):
-            parse_ref(v)
-        return v
-
-    @model_validator(mode="after")
-    def _together(self) -> AwsCredentialsConfig:
-        if (self.access_key_id is None) != (self.secret_access_key is None):
-            raise ValueError("access_key_id and secret_access_key go together")
-        if self.session_token and not self.access_key_id:
-            raise ValueError("session_token needs access_key_id and secret_access_key")
-        if self.profile and self.access_key_id:
-            raise ValueError("give either a profile or explicit keys")
-        return self
-
-    def source(self, resolver: SecretResolver) -> AwsCredentialSource:
-        secret = parse_ref(self.secret_access_key) if self.secret_access_key else None
-        token = parse_ref(self.session_token) if self.session_token else None
-        return AwsCredentialSource(resolver, self.access_key_id, secret, token, self.profile)
-
-
 class ProviderConfig(_Section):
-    kind: str = Field(description="provider module: " + ", ".join(sorted(PROVIDERS)))
+    kind: str = Field(
+        description="provider module: " + ", ".join(sorted(PROVIDERS)) + ", or the module path of a provider"
+    )
     upstream: str = Field(description="provider base URL, e.g. https://api.openai.com")
     prefix: str = Field(description="client path prefix, e.g. /openai")
-    region: str | None = Field(None, pattern=r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$", description="Bedrock only")
-    aws: AwsCredentialsConfig = Field(default_factory=AwsCredentialsConfig, description="Bedrock signing credentials")
-    owner_aws: dict[str, AwsCredentialsConfig] = Field(
-        default_factory=dict, description="Bedrock: per-owner signing credentials (team accounts)"
-    )
+    #: the provider's own fields (Bedrock's region, aws, owner_aws), written flat in the entry and
+    #: checked by its module's ``settings_model``
+    settings: ProviderSettings = Field(default_factory=ProviderSettings, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _own_fields(cls, data: Any) -> Any:
+        """Split the entry: kind/upstream/prefix here, every other key to the provider's settings model."""
+        if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
+            return data  # pydantic reports the wrong type or the missing kind
+        try:
+            api = load_provider(data["kind"])
+        except ValueError:
+            return data  # _known_kind reports it, with the entry's location
+        own = {k: v for k, v in data.items() if k not in _GENERIC_FIELDS}
+        try:
+            settings = api.settings_model.model_validate(own)
+        except ValidationError as e:
+            raise ValueError("; ".join(_setting_problem(api.name, err) for err in e.errors())) from None
+        return {**{k: v for k, v in data.items() if k in _GENERIC_FIELDS}, "kind": api.name, "settings": settings}
 
     @model_validator(mode="after")
-    def _bedrock_fields(self) -> ProviderConfig:
-        if self.kind == "bedrock":
-            if self.region is None:
-                raise ValueError("kind bedrock needs a region (e.g. us-east-1)")
-            m = re.fullmatch(r"bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com", self.url.hostname or "")
-            if m and m.group(1) != self.region:
-                raise ValueError(f"upstream is in {m.group(1)} but region is {self.region}: signatures would fail")
-        elif self.region is not None or self.owner_aws or self.aws != AwsCredentialsConfig():
-            raise ValueError("region, aws and owner_aws are for kind bedrock only")
+    def _provider_checks(self) -> ProviderConfig:
+        get_provider(self.kind).check_settings(self.settings, self.upstream)
         return self
 
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, v: str) -> str:
-        if v not in PROVIDERS:
-            raise ValueError(f"unknown provider kind {v!r}; known kinds: {', '.join(sorted(PROVIDERS))}")
-        return v
+        return load_provider(v).name
 
     @field_validator("upstream")
     @classmethod
@@ -423,14 +396,14 @@ class ProviderConfig(_Section):
         return urlsplit(self.upstream)
 
 
-DEFAULT_PROVIDERS: dict[str, dict[str, str]] = {
-    "openai": {"upstream": "https://api.openai.com"},
-    "anthropic": {"upstream": "https://api.anthropic.com"},
-    "gemini": {"upstream": "https://generativelanguage.googleapis.com"},
-    "vertex": {"upstream": "https://aiplatform.googleapis.com"},
-    "azure": {"upstream": "https://example-resource.openai.azure.com"},
-    "bedrock": {"region": "us-east-1"},  # upstream: bedrock-runtime.<region>.amazonaws.com
-}
+_GENERIC_FIELDS = ("kind", "upstream", "prefix")  # every other key of an entry is the provider's own
+
+
+def _setting_problem(kind: str, err: Any) -> str:
+    key = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        return f"{key}: not a setting of kind {kind}"
+    return f"{key}: {err['msg'].removeprefix('Value error, ')}"
 
 
 class Config(_Section):
@@ -467,7 +440,7 @@ class Config(_Section):
         given = data.get("providers")
         if given is not None and not isinstance(given, dict):
             return data  # let pydantic report the wrong type
-        providers: dict[str, Any] = {k: dict(v) for k, v in DEFAULT_PROVIDERS.items()}
+        providers: dict[str, Any] = default_provider_entries()
         for name, entry in (given or {}).items():
             if entry is None:  # `azure: ~` switches a default provider off
                 providers.pop(name, None)
@@ -475,10 +448,9 @@ class Config(_Section):
             providers[name] = {**providers.get(name, {}), **entry} if isinstance(entry, dict) else entry
         for name, entry in providers.items():
             if isinstance(entry, dict):
-                entry.setdefault("kind", name if name in PROVIDERS else "openai_compat")
+                entry.setdefault("kind", name if name in PROVIDERS else FALLBACK_KIND)
                 entry.setdefault("prefix", f"/{name}")
-                if entry["kind"] == "bedrock" and entry.get("region") and "upstream" not in entry:
-                    entry["upstream"] = f"https://bedrock-runtime.{entry['region']}.amazonaws.com"
+                _fill_upstream(entry)
         return {**data, "providers": providers}
 
     @model_validator(mode="after")
@@ -505,6 +477,18 @@ class Config(_Section):
                 raise ValueError(f"providers.{name}: prefix /lmgate is reserved for the gateway's own API")
             seen[p.prefix] = name
         return self
+
+
+def _fill_upstream(entry: dict[str, Any]) -> None:
+    """An entry without an upstream gets the one its provider derives from its fields (Bedrock: region)."""
+    if "upstream" in entry or not isinstance(entry["kind"], str):
+        return
+    try:
+        upstream = load_provider(entry["kind"]).upstream_for(entry)
+    except ValueError:
+        return  # the kind's validator reports it
+    if upstream is not None:
+        entry["upstream"] = upstream
 
 
 def env_overlay(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Secrets the gateway holds: ``env:NAME`` / ``file:PATH`` references, and the headers a provider key goes in.
+"""Secrets the gateway holds: ``env:NAME`` / ``file:PATH`` references, and AWS credential sources.
 
 The allow-list and the config name secrets, never contain them: ``env:NAME`` is
 an environment variable of the sidecar (fixed for the life of the process),
@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-if TYPE_CHECKING:  # botocore is only needed when Bedrock is used
+if TYPE_CHECKING:  # botocore is only needed when a provider signs with AWS credentials
     from botocore.credentials import ReadOnlyCredentials
 
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -121,30 +121,7 @@ class SecretResolver:
             return value
 
 
-# --- virtual keys: the real provider key goes where the provider's API reads it
-
-_KEY_HEADERS: dict[str, tuple[str, str]] = {
-    "openai": ("authorization", "Bearer "),
-    "openai_compat": ("authorization", "Bearer "),
-    "anthropic": ("x-api-key", ""),
-    "gemini": ("x-goog-api-key", ""),
-    "vertex": ("x-goog-api-key", ""),  # Vertex AI express mode API keys
-    "azure": ("api-key", ""),  # accepted by both the deployments API and the v1 API
-}
-
-
-def header_for_provider(kind: str, key: str) -> dict[str, str]:
-    """The rewrite headers that carry ``key`` for a provider ``kind`` (an ``UpstreamRewrite.headers`` value)."""
-    if kind == "bedrock":
-        raise ValueError("bedrock requests are signed, not keyed: use lmgate.sigv4.sign_upstream")
-    try:
-        name, scheme = _KEY_HEADERS[kind]
-    except KeyError:
-        raise ValueError(f"no key header known for provider kind {kind!r}") from None
-    return {name: scheme + key}
-
-
-# --- the gateway's own AWS credentials (Bedrock upstream signing)
+# --- the gateway's own AWS credentials (upstream signing)
 
 
 class AwsCredentialSource:

@@ -22,7 +22,8 @@ from lmgate.errors import (
 )
 from lmgate.handoff import MAX_ENCODED
 from lmgate.providers import get as get_provider
-from lmgate.rewrite import REWRITABLE_HEADERS
+from lmgate.providers import rewritable_headers
+from lmgate.stats import line as spool_line
 from lmgate.stats.spool import SUFFIX as SPOOL_SUFFIX
 from lmgate.stats.spool import check_workers_reach, prepare_spool_dir
 
@@ -187,8 +188,10 @@ def render_nginx_conf(config: Config, njs_module: str | None = None) -> str:
         resolver=resolver,
         sidecar_down_body=nginx_string(generic_error(503, "lmgate: the gateway's policy service is down").decode()),
         not_found_body=nginx_string(generic_error(404, generic_404.message).decode()),
-        rewritable=REWRITABLE_HEADERS,
+        rewritable=rewritable_headers(),
         tls=_tls_view(config),
+        spool_format=spool_line.log_format(),
+        tail_slots=spool_line.TAIL_SLOTS,
         spool_dir=config.spool_dir(),
         # a random tag per render: nginx's workers may create files in the spool but not list it
         spool=f"{config.spool_dir()}/{secrets.token_hex(8)}-$lmgate_spool_slice{SPOOL_SUFFIX}",

@@ -23,6 +23,8 @@ from urllib.parse import unquote
 
 import orjson
 
+from lmgate.providers import PROVIDERS
+from lmgate.providers.base import OTHER_PRICE_TABLES
 from lmgate.usage import Usage
 
 log = logging.getLogger("lmgate.pricing")
@@ -37,32 +39,11 @@ BASE_FIELDS = (INPUT, OUTPUT, CACHE_READ, CACHE_WRITE)
 # prompt tokens the whole request is billed at the tier's rates (Gemini, GPT-5.4, Claude 1M).
 TIER_FIELD = re.compile(rf"^({'|'.join(BASE_FIELDS)})_above_(\d+)k_tokens$")
 
-# LiteLLM provider -> the price table it fills; table order per lmgate provider kind below.
-_TABLE_OF_PROVIDER = {
-    "openai": "openai",
-    "text-completion-openai": "openai",
-    "anthropic": "anthropic",
-    "gemini": "gemini",
-    "azure": "azure",
-    "bedrock": "bedrock",
-    "bedrock_converse": "bedrock",
-}
+# One price table per provider kind, filled by the LiteLLM providers its module names
+# (``Provider.price_sources``) and read, after the entries without a provider, in the order
+# its ``price_fallbacks`` give (Azure bills OpenAI's list prices, ...).
 ANY = ""  # entries without litellm_provider (user files) apply to every kind
-# Fallbacks: Azure bills OpenAI's list prices, Vertex and the Gemini API bill the same
-# for Gemini models, Vertex and Bedrock bill Anthropic's list prices for Claude.
-# openai_compat also reads every other LiteLLM provider's entries (groq, ...: user files).
-OTHERS = "other:"
-_TABLES_OF_KIND = {
-    "openai": (ANY, "openai"),
-    "openai_compat": (ANY, OTHERS, "openai"),
-    "azure": (ANY, "azure", "openai"),
-    "anthropic": (ANY, "anthropic"),
-    "gemini": (ANY, "gemini", "vertex"),
-    "vertex": (ANY, "vertex", "gemini", "anthropic"),
-    "bedrock": (ANY, "bedrock", "anthropic"),
-}
-# Prefixes LiteLLM ids (and some clients) put before the model id.
-_ID_PREFIXES = ("azure/", "gemini/", "vertex_ai/", "bedrock/", "bedrock_converse/", "openai/", "anthropic/", "google/")
+OTHERS = "other:"  # + a LiteLLM provider no kind claims: read by kinds with OTHER_PRICE_TABLES
 
 # Reductions from a specific id to its family, tried breadth-first (fewest first).
 _REDUCTIONS = (
@@ -164,13 +145,13 @@ class PriceBook:
 
     def _index(self, key: str, price: ModelPrice) -> None:
         provider = price.provider or ""
-        table_name = _TABLE_OF_PROVIDER.get(provider) or ("vertex" if provider.startswith("vertex_ai") else None)
+        table_name = _kind_of_source(provider)
         if table_name is None:
             table_name = ANY if not provider else OTHERS + provider
         table = self._tables.setdefault(table_name, {})
         name = key.lower()
         table[name] = price  # the id itself wins over an alias from another entry
-        for prefix in (*_ID_PREFIXES, f"{provider}/"):
+        for prefix in (*_id_prefixes(), f"{provider}/"):
             if prefix != "/" and name.startswith(prefix):
                 table.setdefault(name[len(prefix) :], price)
 
@@ -203,8 +184,9 @@ class PriceBook:
 
     def _tables_of(self, kind: str) -> list[dict[str, ModelPrice]]:
         out = []
-        for name in _TABLES_OF_KIND.get(kind, (ANY,)):
-            if name == OTHERS:
+        api = PROVIDERS.get(kind)
+        for name in (ANY, kind, *api.price_fallbacks) if api is not None else (ANY,):
+            if name == OTHER_PRICE_TABLES:
                 out += [t for n, t in self._tables.items() if n.startswith(OTHERS)]
             elif name in self._tables:
                 out.append(self._tables[name])
@@ -220,6 +202,26 @@ class PriceBook:
         return None
 
 
+def _kind_of_source(litellm_provider: str) -> str | None:
+    """The provider kind whose ``price_sources`` claim a LiteLLM provider (``vertex_ai*`` matches a prefix)."""
+    for api in PROVIDERS.values():
+        for source in api.price_sources:
+            if litellm_provider == source or (source.endswith("*") and litellm_provider.startswith(source[:-1])):
+                return api.name
+    return None
+
+
+def _id_prefixes() -> tuple[str, ...]:
+    """Prefixes LiteLLM ids (and some clients) put before a model id: every provider's ``model_id_prefixes``."""
+    known = _PREFIXES.get(len(PROVIDERS))  # the registry only grows
+    if known is None:
+        known = _PREFIXES[len(PROVIDERS)] = tuple(p for api in PROVIDERS.values() for p in api.model_id_prefixes)
+    return known
+
+
+_PREFIXES: dict[int, tuple[str, ...]] = {}
+
+
 def _base_names(model: str) -> Iterator[str]:
     """The id as given, then stripped of resource paths, ARNs and provider prefixes."""
     name = model.strip().lower()
@@ -230,9 +232,13 @@ def _base_names(model: str) -> Iterator[str]:
         name = name.rsplit("/", 1)[-1]  # ...:inference-profile/us.anthropic.claude-...
     elif "models/" in name:
         name = name.rsplit("models/", 1)[-1]  # models/x, publishers/google/models/x, projects/.../models/x
-    for prefix in _ID_PREFIXES:
-        if name.startswith(prefix):
-            name = name[len(prefix) :]
+    prefixes = _id_prefixes()
+    stripped = True
+    while stripped:  # azure/openai/gpt-4o: each prefix in turn, whatever their order
+        stripped = False
+        for prefix in prefixes:
+            if name.startswith(prefix):
+                name, stripped = name[len(prefix) :], True
     yield name
     yield name.rsplit("/", 1)[-1]  # e.g. an OpenAI-compatible router's vendor/model
 

@@ -36,10 +36,9 @@ from lmgate.keys import credential_places, describe_places, mask_key
 from lmgate.lograte import RateLimitedLog
 from lmgate.policies.base import Decision, RequestFacts
 from lmgate.policies.reservation import reservation_usd
-from lmgate.providers.base import ClientCredential
+from lmgate.providers.base import ChecksClientSignature, ClientCredential, SignatureRejected, SignedRequest
 from lmgate.request_json import AmbiguousJson, parse_object
 from lmgate.rewrite import UpstreamRewrite
-from lmgate.sigv4 import SignatureError, verify_client_signature
 from lmgate.stats.build import refusal_record
 from lmgate.stats.record import StatsRecord
 from lmgate.tokens import count_tokens
@@ -243,17 +242,14 @@ def _check_signature(
         return
     if not issued:
         raise Unauthorized("lmgate: this key is not a SigV4 access key; send it as a bearer token")
+    api = route.api
+    if not isinstance(api, ChecksClientSignature):  # only such a provider reads a signed credential
+        raise Unauthorized(f"lmgate: {route.name} does not take signed requests")
+    method, host = headers.get("X-Lmgate-Method", "POST"), headers.get("X-Lmgate-Host")
     try:
-        verify_client_signature(
-            headers.get("X-Lmgate-Method", "POST"),
-            raw_uri,
-            headers,
-            body,
-            lambda _key_id: gw.upstream.client_secret(entry),
-            time.time(),
-            host=headers.get("X-Lmgate-Host"),
-        )
-    except SignatureError as e:
+        signed = SignedRequest(method, raw_uri, headers, body, host)
+        api.check_client_signature(signed, lambda _key_id: gw.upstream.client_secret(entry), time.time())
+    except SignatureRejected as e:
         raise Unauthorized(e.message, headers=route.api.error_headers(ErrorKind.AUTHENTICATION, e.code)) from None
 
 

@@ -24,6 +24,10 @@ _ERROR_TYPES = {
 class Anthropic(Provider):
     name = "anthropic"
     key_sources = ("x-api-key", "authorization")
+    default_upstream = "https://api.anthropic.com"
+    key_header = ("x-api-key", "")
+    price_sources = ("anthropic",)
+    model_id_prefixes = ("anthropic/",)
 
     def max_output_tokens(self, path: str, body: dict, limit: int) -> int:
         """``max_tokens`` (required by the Messages API)."""

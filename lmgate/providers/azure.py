@@ -12,6 +12,11 @@ DEPLOYMENT_IN_PATH = re.compile(r"(?:^|/)deployments/([^/]+)")
 class Azure(OpenAI):
     name = "azure"
     key_sources = ("api-key", "authorization")
+    default_upstream = "https://example-resource.openai.azure.com"
+    key_header = ("api-key", "")  # accepted by both the deployments API and the v1 API
+    price_sources = ("azure",)
+    price_fallbacks = ("openai",)  # Azure bills OpenAI's list prices
+    model_id_prefixes = ("azure/",)
 
     def model_from_request(self, path: str, body: dict | None) -> str | None:
         """The deployment in the path (``/openai/deployments/{deployment}/...``), which Azure runs

@@ -3,7 +3,9 @@
 Paths are ``/model/{modelId}/{operation}`` with the model id URL-encoded (ARNs
 carry ``%3A`` and ``%2F``). Clients authenticate with SigV4 (an access key pair
 the gateway issued) or a Bedrock API key as a bearer token; the gateway always
-re-signs upstream (``lmgate.sigv4``). Streams are AWS event streams, decoded by
+re-signs upstream (``lmgate.sigv4``): the ``SignsUpstream`` and
+``ChecksClientSignature`` capabilities, with this module's own config fields
+(``region``, ``aws``, ``owner_aws``). Streams are AWS event streams, decoded by
 botocore's ``EventStreamBuffer``. InvokeModel bodies are the model's native
 format; for Anthropic models that is the Messages API.
 
@@ -17,31 +19,42 @@ prices, not the vendor's name in a native body.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import dataclasses
 import re
 import struct
-from collections.abc import Iterable, Iterator, Mapping
-from urllib.parse import unquote
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, cast
+from urllib.parse import unquote, urlsplit
 
 import orjson
 from botocore.eventstream import DecodeUtils, EventStreamBuffer, EventStreamMessage, ParserError
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from lmgate.credentials import AwsCredentialSource, SecretResolver, is_ref, parse_ref
 from lmgate.keys import extract_key
 from lmgate.providers import anthropic
 from lmgate.providers.base import (
+    ChecksClientSignature,
     ClientCredential,
     ErrorKind,
     JsonPath,
     PromptTexts,
     Provider,
+    ProviderSettings,
+    SignatureRejected,
+    SignedRequest,
+    SignsUpstream,
+    UpstreamSigner,
     add_leaves,
     add_parts,
     as_int,
     output_cap,
 )
-from lmgate.sigv4 import parse_authorization
+from lmgate.rewrite import UpstreamRewrite
+from lmgate.sigv4 import SignatureError, parse_authorization, sign_upstream, verify_client_signature
 from lmgate.streams import Capture
 from lmgate.usage import Usage
 
@@ -74,6 +87,82 @@ _ERROR_CODES: dict[ErrorKind, tuple[str, str]] = {
 }
 
 
+SERVICE = "bedrock"  # the SigV4 service name
+#: InvokeModel's usage, in response headers only
+USAGE_HEADERS = (
+    "x-amzn-bedrock-input-token-count",
+    "x-amzn-bedrock-output-token-count",
+    "x-amzn-bedrock-cache-read-input-token-count",
+    "x-amzn-bedrock-cache-write-input-token-count",
+)
+_RUNTIME_HOST = re.compile(r"bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com")
+
+
+class AwsCredentialsConfig(BaseModel):
+    """The gateway's own AWS credentials for signing Bedrock requests; all unset: botocore's standard chain."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    access_key_id: str | None = Field(None, description="the key id, or env:NAME / file:PATH")
+    secret_access_key: str | None = Field(None, description="env:NAME or file:PATH (never the secret itself)")
+    session_token: str | None = Field(None, description="env:NAME or file:PATH")
+    profile: str | None = Field(None, description="a shared-config profile")
+
+    @field_validator("secret_access_key", "session_token")
+    @classmethod
+    def _ref(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_ref(v)
+        return v
+
+    @field_validator("access_key_id")
+    @classmethod
+    def _akid(cls, v: str | None) -> str | None:
+        if v is not None and is_ref(v):
+            parse_ref(v)
+        return v
+
+    @model_validator(mode="after")
+    def _together(self) -> AwsCredentialsConfig:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ValueError("access_key_id and secret_access_key go together")
+        if self.session_token and not self.access_key_id:
+            raise ValueError("session_token needs access_key_id and secret_access_key")
+        if self.profile and self.access_key_id:
+            raise ValueError("give either a profile or explicit keys")
+        return self
+
+    def source(self, resolver: SecretResolver) -> AwsCredentialSource:
+        secret = parse_ref(self.secret_access_key) if self.secret_access_key else None
+        token = parse_ref(self.session_token) if self.session_token else None
+        return AwsCredentialSource(resolver, self.access_key_id, secret, token, self.profile)
+
+
+class BedrockSettings(ProviderSettings):
+    """A bedrock entry's own fields."""
+
+    region: str = Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$", description="the AWS region, e.g. us-east-1")
+    aws: AwsCredentialsConfig = Field(default_factory=AwsCredentialsConfig, description="Bedrock signing credentials")
+    owner_aws: dict[str, AwsCredentialsConfig] = Field(
+        default_factory=dict, description="Bedrock: per-owner signing credentials (team accounts)"
+    )
+
+
+class _Signer(UpstreamSigner):
+    """One entry's signing credentials: the default ones and the per-owner ones (team accounts)."""
+
+    def __init__(self, settings: BedrockSettings, secrets: SecretResolver) -> None:
+        self.region = settings.region
+        self.default = settings.aws.source(secrets)
+        self.per_owner = {owner: c.source(secrets) for owner, c in settings.owner_aws.items()}
+
+    async def sign(self, owner: str, method: str, url: str, body: bytes) -> UpstreamRewrite:
+        source = self.per_owner.get(owner, self.default)
+        # the standard chain may refresh over the network: keep it off the loop
+        creds = await asyncio.to_thread(source.get) if source.uses_chain else source.get()
+        return sign_upstream(method, url, body, creds, self.region, SERVICE)
+
+
 def parse_operation(path: str) -> tuple[str, str] | None:
     """``(model id, operation)`` of ``/model/{modelId}/{operation}``, the id URL-decoded."""
     m = OPERATION_RE.match(path)
@@ -82,11 +171,45 @@ def parse_operation(path: str) -> tuple[str, str] | None:
     return unquote(m.group("model")), m.group("op")
 
 
-class Bedrock(Provider):
+class Bedrock(Provider, SignsUpstream, ChecksClientSignature):
     name = "bedrock"
     #: bearer tokens only (Bedrock API keys); a SigV4 Authorization is read by ``client_credential``
     key_sources = ("authorization",)
     slashes_in_names = True  # ARNs travel in one segment, their '/' as %2F
+    settings_model = BedrockSettings
+    key_header = None  # the gateway signs every request upstream
+    # x-amz-content-sha256: removed, as a client's may not match the body sent (a DLP redaction)
+    signature_headers = ("authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256")
+    usage_headers = USAGE_HEADERS
+    stream_content_types = (EVENTSTREAM_CONTENT_TYPE,)
+    price_sources = ("bedrock", "bedrock_converse")
+    price_fallbacks = ("anthropic",)  # Claude on Bedrock bills Anthropic's list prices
+    model_id_prefixes = ("bedrock/", "bedrock_converse/")
+
+    def default_entry(self) -> dict[str, Any] | None:
+        return {"region": "us-east-1"}  # upstream: bedrock-runtime.<region>.amazonaws.com
+
+    def upstream_for(self, entry: Mapping[str, Any]) -> str | None:
+        region = entry.get("region")
+        return f"https://bedrock-runtime.{region}.amazonaws.com" if isinstance(region, str) and region else None
+
+    def check_settings(self, settings: ProviderSettings, upstream: str) -> None:
+        region = cast(BedrockSettings, settings).region
+        m = _RUNTIME_HOST.fullmatch(urlsplit(upstream).hostname or "")
+        if m and m.group(1) != region:
+            raise ValueError(f"upstream is in {m.group(1)} but region is {region}: signatures would fail")
+
+    def upstream_signer(self, settings: ProviderSettings, secrets: SecretResolver) -> UpstreamSigner:
+        return _Signer(cast(BedrockSettings, settings), secrets)
+
+    def check_client_signature(
+        self, request: SignedRequest, secret_lookup: Callable[[str], str | None], now: float
+    ) -> None:
+        r = request
+        try:
+            verify_client_signature(r.method, r.raw_uri, r.headers, r.body, secret_lookup, now, SERVICE, host=r.host)
+        except SignatureError as e:
+            raise SignatureRejected(e.message, e.code) from None
 
     def client_credential(self, headers: Mapping[str, str], query: str = "") -> ClientCredential | None:
         """The SigV4 access key id of ``Authorization: AWS4-HMAC-SHA256 Credential=AKID/...``, or a bearer token."""
@@ -198,16 +321,10 @@ class Bedrock(Provider):
     def usage_from_headers(self, headers: Mapping[str, str]) -> Usage | None:
         """InvokeModel's ``x-amzn-bedrock-*-token-count`` response headers, or None when absent (AI21, Cohere)."""
         h = _lower(headers)
-        fresh = _header_int(h, "x-amzn-bedrock-input-token-count")
-        output = _header_int(h, "x-amzn-bedrock-output-token-count")
+        fresh, output, cache_read, cache_write = (_header_int(h, name) for name in USAGE_HEADERS)
         if fresh is None and output is None:
             return None
-        return _counts(
-            fresh,
-            output,
-            _header_int(h, "x-amzn-bedrock-cache-read-input-token-count"),
-            _header_int(h, "x-amzn-bedrock-cache-write-input-token-count"),
-        )
+        return _counts(fresh, output, cache_read, cache_write)
 
     def events(self, body: bytes) -> list[dict]:
         """The whole messages of a (possibly cut) event stream, as dicts.

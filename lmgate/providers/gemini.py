@@ -29,6 +29,11 @@ MODEL_IN_PATH = re.compile(r"/(?:models|tunedModels)/([^/:?]+)(?::([A-Za-z]+))?"
 class Gemini(Provider):
     name = "gemini"
     key_sources = ("x-goog-api-key", "?key", "authorization")
+    default_upstream = "https://generativelanguage.googleapis.com"
+    key_header = ("x-goog-api-key", "")
+    price_sources = ("gemini",)
+    price_fallbacks = ("vertex",)  # the same Gemini models, the same list prices
+    model_id_prefixes = ("gemini/", "google/")
 
     def model_from_request(self, path: str, body: dict | None) -> str | None:
         m = MODEL_IN_PATH.search(path)

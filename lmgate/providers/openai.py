@@ -38,6 +38,9 @@ _ERRORS: dict[ErrorKind, tuple[str, str | None]] = {
 class OpenAI(Provider):
     name = "openai"
     key_sources = ("authorization",)
+    default_upstream = "https://api.openai.com"
+    price_sources = ("openai", "text-completion-openai")
+    model_id_prefixes = ("openai/",)
 
     def usage_in_stream(self, path: str, body: dict | None) -> bool:
         if body is None or path.endswith("/responses"):

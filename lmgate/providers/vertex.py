@@ -16,6 +16,11 @@ def _is_claude(path: str) -> bool:
 
 class Vertex(Gemini):
     name = "vertex"
+    default_upstream = "https://aiplatform.googleapis.com"
+    key_header = ("x-goog-api-key", "")  # Vertex AI express mode API keys
+    price_sources = ("vertex_ai*",)  # vertex_ai, vertex_ai-language-models, vertex_ai-anthropic_models, ...
+    price_fallbacks = ("gemini", "anthropic")  # Claude on Vertex bills Anthropic's list prices
+    model_id_prefixes = ("vertex_ai/",)
 
     def model_from_request(self, path: str, body: dict | None) -> str | None:
         m = MODEL_IN_PATH.search(path)

@@ -12,32 +12,10 @@ from lmgate.handoff import CTX_HEADER, Handoff
 from lmgate.pricing import PriceBook
 from lmgate.providers.base import Provider
 from lmgate.stats.capture import decode, reassemble
+from lmgate.stats.line import FACTS, FACTS_FIELD, fact_names, usage_headers
 from lmgate.stats.record import StatsRecord
 from lmgate.tokens import count_tokens
 from lmgate.usage import Usage
-
-# The fields of X-Lmgate-Facts, in the order nginx.conf.j2 joins them with "|"; then the
-# upstream response headers that carry usage (Bedrock invoke_model), under their own names.
-USAGE_HEADERS = (
-    "x-amzn-bedrock-input-token-count",
-    "x-amzn-bedrock-output-token-count",
-    "x-amzn-bedrock-cache-read-input-token-count",
-    "x-amzn-bedrock-cache-write-input-token-count",
-)
-FACTS = (
-    "status",
-    "completion",
-    "request_time",
-    "msec",
-    "auth_time",
-    "upstream_header_time",
-    "bytes_sent",
-    "capture_gap",
-    "tail",
-    "gateway_error",
-    *USAGE_HEADERS,
-)
-STREAM_TYPES = ("text/event-stream", "application/vnd.amazon.eventstream")
 
 
 @dataclass(slots=True)
@@ -58,7 +36,7 @@ class Exchange:
     content_encoding: str
     capture_gap: str  # bytes of head kept before the capture dropped its middle ("" if it did not)
     tail: str  # the capture ring's layout (stats/capture.py)
-    usage_headers: dict[str, str]  # upstream response headers that carry usage (Bedrock invoke_model)
+    usage_headers: dict[str, str]  # upstream response headers that carry usage (Provider.usage_headers)
     gateway_error: str | None  # set by nginx when it answered itself (too_large, upstream_unreachable)
 
     @classmethod
@@ -66,7 +44,7 @@ class Exchange:
         """``handoff``: X-Lmgate-Ctx already decoded, if the caller has it."""
         f = _fact_values(h)  # by position: a dict by name per line showed in the stats line's profile
         completed = f[_COMPLETION] == "OK"
-        usage = f[_USAGE_FROM:_USAGE_TO]
+        usage = f[_USAGE_FROM:]
         return cls(
             provider=h.get("X-Lmgate-Provider", ""),
             request_id=h.get("X-Lmgate-Request-Id", ""),
@@ -83,33 +61,35 @@ class Exchange:
             capture_gap=f[_CAPTURE_GAP],
             tail=f[_TAIL],
             gateway_error=f[_GATEWAY_ERROR] or None,
-            usage_headers={name: value for name, value in zip(USAGE_HEADERS, usage, strict=True) if value}
+            usage_headers={name: value for name, value in zip(usage_headers(), usage, strict=False) if value}
             if any(usage)
             else {},
         )
 
 
+_FIXED = tuple(name for name, _ in FACTS)
 _STATUS, _COMPLETION, _REQUEST_TIME, _MSEC, _AUTH_TIME, _UPSTREAM_HEADER_TIME = (
-    FACTS.index(name) for name in ("status", "completion", "request_time", "msec", "auth_time", "upstream_header_time")
+    _FIXED.index(name) for name in ("status", "completion", "request_time", "msec", "auth_time", "upstream_header_time")
 )
 _BYTES_SENT, _CAPTURE_GAP, _TAIL, _GATEWAY_ERROR = (
-    FACTS.index(name) for name in ("bytes_sent", "capture_gap", "tail", "gateway_error")
+    _FIXED.index(name) for name in ("bytes_sent", "capture_gap", "tail", "gateway_error")
 )
-_USAGE_FROM = FACTS.index(USAGE_HEADERS[0])
-_USAGE_TO = _USAGE_FROM + len(USAGE_HEADERS)  # in one run (tests/unit/stats/test_build.py)
+_USAGE_FROM = len(FACTS)  # the usage headers follow the fixed facts (stats/line.py)
 
 
 def _fact_values(h: Mapping[str, str]) -> list[str]:
-    """X-Lmgate-Facts in FACTS order; missing fields, and those nginx logged as ``-`` (no such variable), empty."""
-    values = h.get("X-Lmgate-Facts", "").split("|")
-    if len(values) < len(FACTS):
-        values += [""] * (len(FACTS) - len(values))
+    """X-Lmgate-Facts in ``fact_names()`` order; missing fields, and those nginx logged as ``-`` (no such
+    variable), empty. By position: a dict by name per line showed in the stats line's profile."""
+    n = len(fact_names())
+    values = h.get(FACTS_FIELD, "").split("|")
+    if len(values) < n:
+        values += [""] * (n - len(values))
     return ["" if v == "-" else v for v in values]
 
 
 def facts(h: Mapping[str, str]) -> dict[str, str]:
     """X-Lmgate-Facts by name (see ``_fact_values``)."""
-    return dict(zip(FACTS, _fact_values(h), strict=False))
+    return dict(zip(fact_names(), _fact_values(h), strict=False))
 
 
 def _status(value: str | None, completed: bool) -> int:
@@ -161,7 +141,7 @@ _ISO_SECONDS: dict[int, str] = {}
 
 
 def exchange_record(ex: Exchange, api: Provider, body: bytes, prices: PriceBook) -> StatsRecord:
-    stream = ex.handoff.stream or ex.content_type.startswith(STREAM_TYPES)
+    stream = ex.handoff.stream or ex.content_type.startswith(api.stream_content_types)
     error_type = None
     captured = reassemble(body, ex.capture_gap, ex.tail)
     if not captured.gaps:

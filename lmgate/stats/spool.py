@@ -10,7 +10,7 @@ connection. nginx writes it before it reads the next request on that
 connection, so an /auth that finds a max_parallel slot still held can catch up
 on the spool first and find the slot free (``StatsIntake.catch_up``).
 
-Format (``log_format lmgate_spool`` in nginx.conf.j2): fields separated by a
+Format (``log_format lmgate_spool``, rendered from stats/line.py): fields separated by a
 tab, a newline after the last. nginx escapes ``"``, ``\\`` and every byte
 below 32 or above 126 as ``\\xHH``, so no field holds a separator and every
 byte of the captured response comes back. A variable nginx does not have is
@@ -39,20 +39,11 @@ from typing import NamedTuple
 import orjson
 
 from lmgate.errors import ConfigError
-from lmgate.handoff import CTX_HEADER
+from lmgate.stats.line import FACTS_FIELD, FIELDS, MSEC_INDEX, VERSION
 
 log = logging.getLogger("lmgate.stats")
 
-VERSION = "1"
-#: the fields after the version, in log_format order, under the names stats/build.py reads them by
-FIELDS = (
-    "X-Lmgate-Provider",
-    "X-Lmgate-Request-Id",
-    CTX_HEADER,
-    "X-Lmgate-Content-Type",
-    "X-Lmgate-Content-Encoding",
-    "X-Lmgate-Facts",
-)
+__all__ = ["FIELDS", "VERSION"]  # the line's fields (stats/line.py), as readers of the spool know them
 SLICE_S = 10  # nginx.conf.j2's map drops the last digit of $msec's seconds
 SUFFIX = ".spool"
 CURSOR = "cursor.json"
@@ -85,7 +76,7 @@ def parse_line(line: bytes) -> SpoolEntry | None:
         return None
     fields = dict(zip(FIELDS, texts[1:], strict=True))
     try:
-        at = float(fields["X-Lmgate-Facts"].split("|", 4)[3])
+        at = float(fields[FACTS_FIELD].split("|", MSEC_INDEX + 1)[MSEC_INDEX])
     except (IndexError, ValueError):
         at = time.time()
     return SpoolEntry(fields, body, at)

@@ -126,6 +126,8 @@ def _route(path: str, doc: dict) -> tuple[str, str, str, str] | None:
     """(provider, endpoint, requested model, served model) of a request, or None."""
     body_model = doc.get("model") if isinstance(doc.get("model"), str) else ""
     path_model = path.rsplit("/models/", 1)[-1].split(":")[0]
+    if path == "/v1/generate":  # the toy provider of tests/e2e/toy_provider.py
+        return "toy", "generate", body_model, body_model
     if path.startswith("/v1/messages"):
         return "anthropic", "messages", body_model, DATED.get(body_model, body_model)
     for verb, endpoint in (
@@ -157,7 +159,7 @@ def _stream_file(provider: str, endpoint: str, request: web.Request, doc: dict) 
         return "stream.sse" if endpoint == "stream_raw_predict" or request.query.get("alt") == "sse" else "stream.json"
     if doc.get("stream") is not True:
         return None
-    if provider == "anthropic" or endpoint == "responses":  # these always end with their usage
+    if provider in ("anthropic", "toy") or endpoint == "responses":  # these always end with their usage
         return "stream.sse"
     include_usage = (doc.get("stream_options") or {}).get("include_usage") is True
     return "stream.sse" if include_usage else "stream-without-usage.sse"

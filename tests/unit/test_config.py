@@ -125,3 +125,50 @@ def test_budget_mode_reserves_by_default_and_can_settle(tmp_path):
     f.write_text("")
     assert load_config(f, {}).policies.budget_mode == "reserve"
     assert load_config(f, {"LMGATE_POLICIES__BUDGET_MODE": "settle"}).policies.budget_mode == "settle"
+
+
+# --- a provider's own fields: checked by its module's settings model (Bedrock's region, aws, owner_aws)
+
+
+def test_bedrock_fields_are_its_modules_settings_and_derive_its_upstream(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("providers:\n  bedrock:\n    region: eu-west-1\n    owner_aws:\n      team-a: {profile: team-a}\n")
+    p = load_config(f, {"LMGATE_PROVIDERS__BEDROCK__AWS__PROFILE": "gateway"}).providers["bedrock"]
+    assert p.upstream == "https://bedrock-runtime.eu-west-1.amazonaws.com"
+    assert (p.settings.region, p.settings.aws.profile, p.settings.owner_aws["team-a"].profile) == (
+        "eu-west-1",
+        "gateway",
+        "team-a",
+    )
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("providers:\n  b2:\n    kind: bedrock\n", "providers.b2: region: Field required"),
+        ("providers:\n  openai:\n    region: us-east-1\n", "region: not a setting of kind openai"),
+        ("providers:\n  bedrock:\n    regoin: us-east-1\n", "regoin: not a setting of kind bedrock"),
+        ("providers:\n  bedrock:\n    region: mars-1\n", "region: String should match pattern"),
+        (
+            "providers:\n  bedrock:\n    region: eu-west-1\n    upstream: https://bedrock-runtime.us-east-1.amazonaws.com\n",
+            "upstream is in us-east-1 but region is eu-west-1: signatures would fail",
+        ),
+        (
+            "providers:\n  bedrock:\n    aws: {access_key_id: AKIAX}\n",
+            "access_key_id and secret_access_key go together",
+        ),
+        ("providers:\n  x:\n    kind: tests.no_such_module\n    upstream: http://a\n", "cannot be imported"),
+    ],
+)
+def test_a_providers_own_fields_are_checked_by_its_module(tmp_path, yaml_text, message):
+    f = tmp_path / "c.yaml"
+    f.write_text(yaml_text)
+    with pytest.raises(ConfigError) as e:
+        load_config(f, {})
+    assert message in str(e.value)
+
+
+def test_a_kind_may_be_the_module_path_of_a_provider(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("providers:\n  toy:\n    kind: tests.e2e.toy_provider\n    upstream: http://127.0.0.1:9\n")
+    assert load_config(f, {}).providers["toy"].kind == "toy"  # registered under its name

@@ -11,11 +11,12 @@ from lmgate.credentials import (
     SecretError,
     SecretRef,
     SecretResolver,
-    header_for_provider,
     is_ref,
     parse_ref,
 )
-from lmgate.rewrite import REWRITABLE_HEADERS, UpstreamRewrite
+from lmgate.providers import get as get_provider
+from lmgate.providers import rewritable_headers
+from lmgate.rewrite import UpstreamRewrite
 
 REAL_KEY = "sk-proj-REAL-provider-key-0123456789"
 
@@ -130,17 +131,15 @@ def test_file_ref_errors_name_the_ref_not_the_value(tmp_path):
         ("azure", {"api-key": "K"}),
     ],
 )
-def test_header_for_provider(kind, headers):
-    assert header_for_provider(kind, "K") == headers
-    assert UpstreamRewrite(headers=header_for_provider(kind, "K")).headers == headers
-    assert set(headers) <= set(REWRITABLE_HEADERS)
+def test_key_headers_of_each_provider(kind, headers):
+    assert get_provider(kind).key_headers("K") == headers
+    assert UpstreamRewrite(headers=get_provider(kind).key_headers("K")).headers == headers
+    assert set(headers) <= set(rewritable_headers())
 
 
-def test_header_for_provider_refuses_bedrock_and_unknown_kinds():
-    with pytest.raises(ValueError, match="sign_upstream"):
-        header_for_provider("bedrock", "K")
-    with pytest.raises(ValueError, match="no key header"):
-        header_for_provider("nope", "K")
+def test_a_provider_that_signs_has_no_key_header():
+    with pytest.raises(ValueError, match="signed, not keyed"):
+        get_provider("bedrock").key_headers("K")
 
 
 def test_aws_credentials_from_refs(tmp_path):

@@ -15,7 +15,7 @@ from botocore.awsrequest import AWSPreparedRequest, AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials, ReadOnlyCredentials
 
-from lmgate.rewrite import REWRITABLE_HEADERS
+from lmgate.providers import rewritable_headers
 from lmgate.sigv4 import SignatureError, parse_authorization, sign_upstream, upstream_host, verify_client_signature
 from tests.fakes.bedrock import FakeBedrock, intercept
 
@@ -236,7 +236,7 @@ def test_sign_upstream_headers():
         "POST", "https://bedrock-runtime.us-east-1.amazonaws.com/model/m/converse", b"{}", creds, "us-east-1"
     )
     assert set(rewrite.headers) == {"authorization", "x-amz-date"}
-    assert set(rewrite.headers) <= set(REWRITABLE_HEADERS)
+    assert set(rewrite.headers) <= set(rewritable_headers())
     auth = parse_authorization(rewrite.headers["authorization"])
     assert (auth.access_key_id, auth.region, auth.service) == ("AKIAUPSTREAM", "us-east-1", "bedrock")
     assert auth.signed_headers == ("host", "x-amz-date")  # nothing the client sends is signed
@@ -337,7 +337,7 @@ def test_resigned_request_round_trip(fake, op, model_id):
         path = raw_uri.removeprefix(PREFIX)
         rewrite = sign_upstream("POST", fake.base_url + path, body, upstream, fake.region)
         # nginx: the client's headers, the rewritable ones replaced, Host = the upstream's
-        passed = {k: v for k, v in headers.items() if k.lower() not in (*REWRITABLE_HEADERS, "host")}
+        passed = {k: v for k, v in headers.items() if k.lower() not in (*rewritable_headers(), "host")}
         return send(fake.base_url, path, body, {**passed, **rewrite.headers})
 
     fake.chunk_delay = 0

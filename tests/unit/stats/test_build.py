@@ -36,20 +36,22 @@ def test_facts_nginx_logged_as_dash_are_empty():
 
 
 def test_every_fact_lands_in_its_field():
-    """from_headers reads the facts by position (FACTS order): each value where its name says."""
-    from lmgate.stats.build import FACTS, USAGE_HEADERS
+    """from_headers reads the facts by position (``fact_names()`` order): each value where its name says."""
+    from lmgate.stats.line import fact_names, usage_headers
+
+    names, usage_names = fact_names(), usage_headers()
 
     values = {
         "status": "201", "completion": "", "request_time": "0.5", "msec": "1732438503.250", "auth_time": "0.002",
         "upstream_header_time": "0.125", "bytes_sent": "77", "capture_gap": "40", "tail": "3,2:5,0,0,0,0,0,0,0",
         "gateway_error": "upstream_closed",
     }  # fmt: skip
-    values |= {name: str(i + 1) for i, name in enumerate(USAGE_HEADERS)}
-    assert set(values) == set(FACTS)
-    ex = Exchange.from_headers({"X-Lmgate-Facts": "|".join(values[name] for name in FACTS)})
+    values |= {name: str(i + 1) for i, name in enumerate(usage_names)}
+    assert set(values) == set(names)
+    ex = Exchange.from_headers({"X-Lmgate-Facts": "|".join(values[name] for name in names)})
     assert (ex.status, ex.completed, ex.request_time, ex.end, ex.auth_time) == (201, False, 0.5, 1732438503.25, 0.002)
     assert (ex.upstream_header_time, ex.bytes_sent, ex.capture_gap, ex.tail) == (0.125, 77, "40", "3,2:5,0,0,0,0,0,0,0")
     assert ex.gateway_error == "upstream_closed"
-    assert ex.usage_headers == {name: str(i + 1) for i, name in enumerate(USAGE_HEADERS)}
+    assert ex.usage_headers == {name: str(i + 1) for i, name in enumerate(usage_names)}
     short = Exchange.from_headers({"X-Lmgate-Facts": "200|OK"})  # fields missing at the end are empty
     assert (short.status, short.completed, short.usage_headers, short.tail) == (200, True, {}, "")

@@ -7,7 +7,9 @@ import orjson
 import pytest
 
 from lmgate.errors import ConfigError
-from lmgate.stats import spool
+from lmgate.handoff import CTX_HEADER
+from lmgate.stats import line, spool
+from lmgate.stats.build import fact_names
 from lmgate.stats.spool import (
     CURSOR,
     FIELDS,
@@ -107,9 +109,10 @@ def test_nginx_escape_helper_follows_nginx_rules():
 
 
 def test_log_format_in_nginx_conf_is_the_one_the_parser_reads():
-    """The parser's field count, version and msec position are a contract with nginx.conf.j2."""
+    """The parser's field count, version and msec position are a contract with the rendered log_format."""
     conf = (REPO / "nginx" / "nginx.conf.j2").read_text()
-    fmt = re.search(r"log_format lmgate_spool '([^']*)';", conf).group(1)
+    assert re.search(r"log_format lmgate_spool '([^']*)';", conf).group(1) == "{{ spool_format }}"
+    fmt = line.log_format()
     parts = fmt.split("\\t")  # nginx turns the two characters \t into a tab
     assert len(parts) == 1 + len(FIELDS) + 1
     assert parts[0] == spool.VERSION
@@ -120,7 +123,15 @@ def test_log_format_in_nginx_conf_is_the_one_the_parser_reads():
         "$sent_http_content_type",
         "$sent_http_content_encoding",
     ]
-    assert parts[6].split("|")[3] == "$msec"
+    facts = parts[6].split("|")
+    assert facts[3] == "$msec"
+    assert len(facts) == len(fact_names())
+    assert facts[-4:] == [  # Bedrock's InvokeModel usage headers, from its provider module
+        "$upstream_http_x_amzn_bedrock_input_token_count",
+        "$upstream_http_x_amzn_bedrock_output_token_count",
+        "$upstream_http_x_amzn_bedrock_cache_read_input_token_count",
+        "$upstream_http_x_amzn_bedrock_cache_write_input_token_count",
+    ]
     assert "$request_uri" not in fmt and "$args" not in fmt, "a query may hold a key: it must not reach the disk"
     assert parts[7].startswith("$lmgate_capture")
 
@@ -187,7 +198,7 @@ def test_fields_are_named_in_log_format_order():
     assert list(entry.fields) == list(FIELDS)
     assert entry.fields["X-Lmgate-Provider"] == "bedrock"
     assert entry.fields["X-Lmgate-Request-Id"] == "req-7"
-    assert entry.fields[spool.CTX_HEADER] == "c1"
+    assert entry.fields[CTX_HEADER] == "c1"
     assert entry.fields["X-Lmgate-Content-Type"] == "text/event-stream"
     assert entry.fields["X-Lmgate-Content-Encoding"] == "gzip"
     assert entry.fields["X-Lmgate-Facts"].split("|")[0] == "200"
@@ -197,7 +208,7 @@ def test_absent_variable_reads_as_empty_string():
     entry = parse_line(spool_line(content_type=None, content_encoding=None, ctx="")[:-1])
     assert entry.fields["X-Lmgate-Content-Type"] == ""
     assert entry.fields["X-Lmgate-Content-Encoding"] == ""
-    assert entry.fields[spool.CTX_HEADER] == ""
+    assert entry.fields[CTX_HEADER] == ""
     assert _text(b"-") == ""
     assert _text(b"--") == "--", "only a whole '-' means absent"
 
