@@ -84,7 +84,10 @@ class PolicyEngine:
     def reserves(self, facts: RequestFacts) -> bool:
         """Whether ``decide`` should hold what this request can cost: budget_mode reserve and a budget on
         its key or owner (only then is the amount worth computing)."""
-        return self._reserve and (facts.key_limits.budget_usd is not None or facts.owner_limits.budget_usd is not None)
+        k, o = facts.key_limits, facts.owner_limits
+        if not self._reserve or (k.stateless and o.stateless):  # no counted setting, so no budget: asked per request
+            return False
+        return k.budget_usd is not None or o.budget_usd is not None
 
     def precheck(self, facts: RequestFacts) -> GateError | None:
         """The rules that need no store (model rules): a refusal, or None. Commits nothing."""
