@@ -53,6 +53,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
             await task
     await gw.policies.close()
     await gw.dlp.close()
+    await asyncio.to_thread(gw.rollups.stop)  # a rebuild still running is stopped (the next start redoes it)
 
 
 def _expiries(gw: Gateway) -> Iterator[tuple[str, str, float | None]]:

@@ -20,8 +20,9 @@ from lmgate.pricing import PriceBook
 from lmgate.providers import get as get_provider
 from lmgate.providers.base import Provider
 from lmgate.stats.intake import StatsIntake
-from lmgate.stats.rollups import Rollups
+from lmgate.stats.rebuilding import LiveRollups, RollupsRebuilding
 from lmgate.stats.writer import StatsWriter
+from lmgate.store.base import StoreUnavailable
 from lmgate.upstream_auth import UpstreamAuth
 
 log = logging.getLogger("lmgate")
@@ -44,7 +45,7 @@ class Gateway:
     writer: StatsWriter
     policies: PolicyEngine
     prices: PriceBook
-    rollups: Rollups
+    rollups: LiveRollups
     upstream: UpstreamAuth
     dlp: DlpGate
     stats_intake: StatsIntake
@@ -58,10 +59,8 @@ class Gateway:
         routes = {name: Route(name, p, get_provider(p.kind)) for name, p in config.providers.items()}
         prices = PriceBook.load(config.pricing.file, include_shipped=config.pricing.include_shipped)
         s = config.stats
-        rollups = Rollups(config.rollups.path)
-        if rollups.created and s.path.exists():  # a new rollups file: count what the stats files hold
-            log.info("building %s from %s ...", config.rollups.path, s.path)
-            log.info("rollups built from %d stats lines", rollups.rebuild(s.path))
+        rollups = LiveRollups.open(config.rollups.path, s.path)  # before the writer appends: the snapshot
+        rollups.start()  # a rebuild, if due, runs in the background: the gateway serves meanwhile
         metrics = Metrics(config.metrics.max_models)
         observers: list[Callable[[list[dict]], None]] = [metrics.observe]  # read the lines the JSONL got
         writer = StatsWriter(
@@ -74,21 +73,21 @@ class Gateway:
             on_flush=_written_lines(observers, rollups),
         )
         allowlist = AllowListWatcher(config.allowlist.path, config.allowlist.reload_interval)
-        policies = PolicyEngine.from_config(config.policies, seed_spend=rollups.spend)
+        policies = PolicyEngine.from_config(config.policies, seed_spend=_seed_spend(rollups))
         intake = StatsIntake({name: r.api for name, r in routes.items()}, prices, writer, policies, config.spool_dir())
         # --- metrics and alerts (lmgate/metrics/, lmgate/alerts/): budgets and headroom read at scrape time
         keys = lambda: ((e.id, e.owner, e.limits) for e in allowlist.current.entries())  # noqa: E731
         headroom = Headroom(
             policies.store,
             lambda: limited_scopes(keys(), policies.owners),
-            rollups.spend_by,
+            lambda since, group: rollups.store.spend_by(since, group),
             ttl=config.metrics.limits_cache_s,
         )
         alerts = Alerts(config.alerts, headroom)
         if alerts.enabled:
             observers.append(alerts.observe)
         store_errors = lambda: {"requests": policies.store_errors, "limits": headroom.read_errors}  # noqa: E731
-        metrics.watch(Sources(writer, intake, allowlist, store_errors, alerts.counts), headroom)
+        metrics.watch(Sources(writer, intake, allowlist, store_errors, alerts.counts, rollups), headroom)
         # ---
         return cls(
             config=config,
@@ -107,7 +106,25 @@ class Gateway:
         )
 
 
-def _written_lines(observers: list[Callable[[list[dict]], None]], rollups: Rollups) -> Callable[[list[bytes]], None]:
+def _seed_spend(rollups: LiveRollups) -> Callable[..., float]:
+    """A cold budget counter's spend so far, from the rollups. While they are rebuilt the spend is unknown:
+    the store is as good as unavailable, so ``policies.on_store_error`` decides (closed: 503 for keys and
+    owners with a budget whose counter is cold; open: allowed, and counted once when the counter is seeded
+    from the rebuilt rollups, which hold those lines)."""
+
+    def seed(since: float, key_id: str | None = None, owner: str | None = None) -> float:
+        try:
+            store = rollups.store
+        except RollupsRebuilding as e:
+            raise StoreUnavailable(str(e)) from None
+        return store.spend(since, key_id=key_id, owner=owner)
+
+    return seed
+
+
+def _written_lines(
+    observers: list[Callable[[list[dict]], None]], rollups: LiveRollups
+) -> Callable[[list[bytes]], None]:
     """What the writer calls with the lines it wrote (on its flush thread): parsed once, for every reader."""
 
     def on_flush(lines: list[bytes]) -> None:

@@ -123,8 +123,10 @@ async def main() -> None:
         }
         config = load_config(None, env)
         t = time.perf_counter()
-        gw = Gateway.from_config(config)  # a new rollups file: built from the stats lines
-        print(f"rollups built in {time.perf_counter() - t:.1f} s: {gw.rollups.row_counts()} rows (usage tables)")
+        gw = Gateway.from_config(config)  # a new rollups file: built from the stats lines, in the background
+        gw.rollups.wait()
+        rows = gw.rollups.store.row_counts()
+        print(f"rollups built in {time.perf_counter() - t:.1f} s: {rows} rows (usage tables)")
         runner = web.AppRunner(make_app(config, gw))
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", config.sidecar.port).start()

@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from lmgate.stats.rebuilding import RollupsRebuilding
+
 log = logging.getLogger("lmgate.api")
 
 _TYPES = {
@@ -24,6 +26,13 @@ def json_error(status: int, message: str, param: str | None = None) -> web.Respo
     if param is not None:
         error["param"] = param
     return web.json_response({"error": error}, status=status)
+
+
+def rollups_unavailable(e: RollupsRebuilding) -> web.Response:
+    """503 for a read of the rollups while they are rebuilt, with the share done (``error.rebuilding.done``)."""
+    message = f"lmgate: {e}; try again later"
+    error = {"message": message, "type": "api_error", "rebuilding": {"done": round(e.done, 3), "failed": e.failed}}
+    return web.json_response({"error": error}, status=503, headers={"Retry-After": "10"})
 
 
 @web.middleware

@@ -14,8 +14,11 @@ from lmgate.errors import generic_error
 
 
 async def healthz(request: web.Request) -> web.Response:
-    waiting = request.app[GATEWAY].dlp.not_ready()
-    if waiting is None:
-        return web.Response(text="ok")
+    gw = request.app[GATEWAY]
+    waiting = gw.dlp.not_ready()
+    if waiting is None:  # a rollups rebuild does not stop requests: said, not failed
+        return web.Response(
+            text=f"ok; rollups rebuilding ({gw.rollups.progress:.0%} read)" if gw.rollups.rebuilding else "ok"
+        )
     body = generic_error(503, f"lmgate: not ready: {waiting}")
     return web.Response(status=503, body=body, content_type="application/json", headers={"Retry-After": "1"})

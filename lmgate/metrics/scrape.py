@@ -42,6 +42,14 @@ class _AllowList(Protocol):
     loaded_at: float
 
 
+class _Rollups(Protocol):
+    @property
+    def rebuilding(self) -> bool: ...
+
+    @property
+    def progress(self) -> float: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Sources:
     """Where the health families read their numbers (the gateway's parts, through narrow views)."""
@@ -51,6 +59,7 @@ class Sources:
     allowlist: _AllowList
     store_errors: Callable[[], Mapping[str, int]]  # source -> failed store calls
     alerts: Callable[[], Mapping[tuple[str, str], int]]  # (kind, result) -> notifications
+    rollups: _Rollups
 
 
 class HealthCollector:
@@ -69,6 +78,8 @@ class HealthCollector:
         yield _counter(f.LINES_DROPPED, s.writer.dropped)
         yield _counter(f.WRITE_ERRORS, s.writer.write_errors)
         yield _counter(f.SPOOL_BAD_LINES, s.intake.spool.bad_lines)
+        yield _gauge(f.ROLLUPS_REBUILDING, int(s.rollups.rebuilding))
+        yield _gauge(f.ROLLUPS_PROGRESS, s.rollups.progress)
         yield _gauge(f.ALLOWLIST_KEYS, len(s.allowlist.current))
         reloads = CounterMetricFamily(f.ALLOWLIST_RELOADS.name, f.ALLOWLIST_RELOADS.help, labels=("result",))
         reloads.add_metric(("ok",), s.allowlist.reloads)

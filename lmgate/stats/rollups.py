@@ -38,7 +38,7 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import orjson
 
@@ -210,6 +210,10 @@ class Rollups:
         self.skipped += skipped
         if skipped:
             log.warning("rollups: skipped %d stats records without a usable ts or numbers", skipped)
+        return self.add_batch(batch)
+
+    def add_batch(self, batch: Batch) -> int:
+        """Add what a ``Batch`` of lines summed, in one transaction; returns its lines."""
         with self._write_lock, self._transaction():
             self._upsert(batch)
         return batch.lines
@@ -217,17 +221,22 @@ class Rollups:
     def rebuild(self, jsonl_path: Path, batch_rows: int = 100_000) -> int:
         """Wipe and recompute from ``jsonl_path`` and its rotated ``.gz`` siblings; returns lines read.
 
-        Run it before live ``add`` calls start (at startup): lines written while it
-        runs could be counted twice. One transaction, so readers see old or new totals.
-        Blank lines are not counted; malformed ones are counted in ``malformed``.
+        Run it before live ``add`` calls start, or on a file nobody adds to
+        (``rebuilding.py``): lines written while it runs could be counted twice. One
+        transaction, so readers see old or new totals. Blank lines are not counted;
+        malformed ones are counted in ``malformed``.
         """
+        return self.rebuild_from(_lines(stats_files(jsonl_path)), batch_rows)
+
+    def rebuild_from(self, source: Iterable[tuple[str, bytes]], batch_rows: int = 100_000) -> int:
+        """``rebuild`` from (``file:line``, raw line) pairs."""
         self.malformed = 0
         lines = 0
         with self._write_lock, self._transaction():
             for table in self._tables():
                 self._db.execute(f"DELETE FROM {table}")  # names stay: other processes may hold their ids
             batch = Batch()
-            for where, raw in _lines(stats_files(jsonl_path)):
+            for where, raw in source:
                 lines += 1
                 try:
                     batch.add(orjson.loads(raw))  # the checks add() makes, so both skip the same lines
@@ -466,6 +475,20 @@ class Rollups:
         return dict(rows)
 
 
+def schema_is_current(path: Path) -> bool:
+    """Whether ``path`` is a rollups file of this ``SCHEMA_VERSION`` (False: missing, older, or unreadable)."""
+    if not path.exists():
+        return False
+    try:
+        db = sqlite3.connect(path, timeout=30)
+        try:
+            return db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        finally:
+            db.close()
+    except sqlite3.DatabaseError:
+        return False
+
+
 def _check_group(group_by: Iterable[str], bucket: Bucket) -> list[str]:
     group = list(dict.fromkeys(group_by))
     bad = [g for g in group if g not in GROUPS]
@@ -561,12 +584,28 @@ def stats_files(jsonl_path: Path) -> list[Path]:
 def _lines(paths: Iterable[Path]) -> Iterator[tuple[str, bytes]]:
     """(``file:line``, raw line) for every non-blank line; unreadable files are logged and skipped."""
     for path in paths:
-        opener = gzip.open if path.suffix == ".gz" else open
-        n = 0
         try:
-            with opener(path, "rb") as f:
-                for n, raw in enumerate(f, 1):
-                    if raw.strip():
-                        yield f"{path.name}:{n}", raw
-        except (OSError, EOFError, zlib.error) as e:
-            log.error("rollups rebuild: cannot read %s after line %d (%s); going on with the next file", path, n, e)
+            f = path.open("rb")
+        except OSError as e:
+            log.error("rollups rebuild: cannot read %s (%s); going on with the next file", path, e)
+            continue
+        with f:
+            yield from file_lines(path.name, f)
+
+
+def file_lines(name: str, f: BinaryIO, limit: int | None = None) -> Iterator[tuple[str, bytes]]:
+    """(``name:line``, raw line) for every non-blank line of an open stats file (``.gz``: gzipped), up to
+    ``limit`` bytes of it; a file that breaks off is logged, and what it gave before stays read."""
+    n = consumed = 0
+    try:
+        lines = gzip.GzipFile(fileobj=f, mode="rb") if name.endswith(".gz") else f
+        for n, raw in enumerate(lines, 1):
+            if limit is not None:
+                if consumed >= limit:
+                    return
+                raw = raw[: limit - consumed]
+                consumed += len(raw)
+            if raw.strip():
+                yield f"{name}:{n}", raw
+    except (OSError, EOFError, zlib.error) as e:
+        log.error("rollups rebuild: cannot read %s after line %d (%s); going on with the next file", name, n, e)
