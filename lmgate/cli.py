@@ -84,7 +84,7 @@ def cmd_nginx_conf(config: Config, out: str | None) -> int:
 
 def cmd_usage(config: Config, args: argparse.Namespace) -> int:
     """Print usage from the rollups file: requests, tokens and cost, grouped as asked."""
-    from lmgate.stats.rollups import GROUPS, Rollups
+    from lmgate.stats.rollups import GROUPS, Rollups, schema_is_current
     from lmgate.usage_report import QueryError, format_rows, parse_range
 
     group_by = [g.strip() for g in args.by.split(",") if g.strip()]
@@ -103,6 +103,13 @@ def cmd_usage(config: Config, args: argparse.Namespace) -> int:
             return 2
     if not config.rollups.path.exists():
         log.error("no rollups at %s yet (the sidecar writes them, or: lmgate rollups rebuild)", config.rollups.path)
+        return 2
+    if not schema_is_current(config.rollups.path):  # opening it would empty it, and the sidecar would trust that
+        log.error(
+            "the rollups at %s are of another version: the sidecar rebuilds them when it starts (or, with it "
+            "stopped: lmgate rollups rebuild)",
+            config.rollups.path,
+        )
         return 2
     with Rollups(config.rollups.path) as rollups:
         rows = rollups.query(start, end, group_by, key_id=args.key, owner=args.owner)

@@ -2,7 +2,8 @@
 compose's health check ask it).
 
 The allow-list is loaded before the sidecar answers at all; what can lag is the DLP scanner, which starts in
-the background once some key needs it (at start-up, or when an allow-list edit asks for DLP).
+the background once some key needs it (at start-up, or when an allow-list edit asks for DLP). A rollups
+rebuild (``stats/rebuilding.py``) leaves every request judged, so it is only said in the body.
 """
 
 from __future__ import annotations

@@ -114,3 +114,16 @@ def test_a_failed_rebuild_says_so(tmp_path, monkeypatch):
         live.store  # noqa: B018
     assert e.value.failed
     live.close()
+
+
+def test_lmgate_usage_leaves_a_file_of_another_version_alone(tmp_path, monkeypatch, caplog):
+    """Opening it would empty it into the current schema, and the sidecar would then trust an empty store."""
+    from lmgate.cli import main
+
+    path = tmp_path / "r.sqlite"
+    _old_schema(path)
+    before = path.read_bytes()
+    monkeypatch.setenv("LMGATE_ROLLUPS__PATH", str(path))
+    assert main(["usage", "--since", "7d"]) == 2
+    assert "another version" in caplog.text
+    assert path.read_bytes() == before and not schema_is_current(path)
