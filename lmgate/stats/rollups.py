@@ -70,7 +70,7 @@ METRICS = ("requests", *TOKEN_FIELDS, "cost_usd", "errors")
 GROUPS = (*DIMENSIONS, "hour", "day")
 TABLES = {"hour": "rollup_hour", "day": "rollup_day"}
 MAX_CACHED_NAMES = 100_000
-CACHE_ROWS = 2_000_000  # grouped rows of past hours reads keep (about 200 MB at most; a month by key and day: 15k)
+CACHE_ROWS = 200_000  # grouped rows of past hours reads keep (~0.5 KB each; a month by key and day: 15k)
 MAX_LOGGED = 20  # malformed lines logged one by one per rebuild; the rest only counted
 _SERIES_NAMES = {v: k for k, v in SERIES.items()}
 
