@@ -154,6 +154,8 @@ class LiveRollups:
         )
         try:
             self._child = subprocess.Popen(cmd, pass_fds=fds, stdout=subprocess.PIPE)
+            if self._closing:  # stop() came while it started
+                self._child.terminate()
             assert self._child.stdout is not None
             for line in self._child.stdout:  # "read <bytes>" as it goes, "done <lines> <malformed>" at the end
                 word, *numbers = line.split()

@@ -127,3 +127,19 @@ def test_lmgate_usage_leaves_a_file_of_another_version_alone(tmp_path, monkeypat
     assert main(["usage", "--since", "7d"]) == 2
     assert "another version" in caplog.text
     assert path.read_bytes() == before and not schema_is_current(path)
+
+
+def test_a_stop_during_the_rebuild_ends_it_and_the_next_start_begins_anew(tmp_path):
+    stats = tmp_path / "stats.jsonl"
+    _write(stats, _random_lines(20_000))
+    path = tmp_path / "r.sqlite"
+    _old_schema(path)
+    live = LiveRollups.open(path, stats)
+    live.start()
+    live.stop()  # the sidecar stops (SIGTERM) while the child counts
+    assert live.wait(10) and live.rebuilding and not schema_is_current(path)
+    again = LiveRollups.open(path, stats)  # the partial file, if any, is discarded
+    assert not again.partial.exists() and again.rebuilding
+    again.start()
+    assert again.wait(120) and again.store.query(T0 - 10 * 86400)[0]["requests"] == 20_000
+    again.close()
