@@ -503,11 +503,12 @@ class Rollups:
             series, raw = columns[label - 1], columns[label]
             columns.append([by_id[i] if s in _NAMED_IDS else None for s, i in zip(series, raw, strict=True)])
         out = list(zip(*columns, *zip(*sums.values(), strict=True), strict=True))
-        # three stable sorts, last key first: the group values, then the sum (highest first), then time
-        if n:
-            out.sort(key=operator.itemgetter(*range(n)) if n > 1 else operator.itemgetter(0))
-        out.sort(key=operator.itemgetter(len(columns) + family.order_sum), reverse=True)
+        # three stable sorts, last key first: the other group values, then the sum (highest first), then time
         times = [i for i, g in enumerate(group) if g in _TIME]
+        others = [i for i in range(n) if i not in times]
+        if others:
+            out.sort(key=operator.itemgetter(*others))
+        out.sort(key=operator.itemgetter(len(columns) + family.order_sum), reverse=True)
         if times:
             out.sort(key=operator.itemgetter(*times))
         return out
