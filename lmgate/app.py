@@ -37,8 +37,9 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     ]
     for task in tasks:
         task.add_done_callback(stop_if_it_ends)
-    if isinstance(gw.rollups, FollowsJsonl):  # a shared rollups store: catch-up after an outage
-        tasks.append(asyncio.create_task(_rollups_upkeep(gw.rollups), name="rollups store upkeep"))
+    shared = None if gw.rollups.rebuilding else gw.rollups.store  # a file being rebuilt is no shared store
+    if isinstance(shared, FollowsJsonl):  # a shared rollups store: catch-up after an outage
+        tasks.append(asyncio.create_task(_rollups_upkeep(shared), name="rollups store upkeep"))
         tasks[-1].add_done_callback(stop_if_it_ends)
     if gw.alerts.enabled:  # webhook notifications (lmgate/alerts/)
         tasks.append(asyncio.create_task(gw.alerts.run(), name="alerts sender"))
@@ -57,6 +58,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
             await task
     await gw.policies.close()
     await gw.dlp.close()
+    await asyncio.to_thread(gw.rollups.stop)  # a rebuild still running is stopped (the next start redoes it)
 
 
 async def _rollups_upkeep(rollups: FollowsJsonl, every: float = 1.0) -> None:

@@ -86,7 +86,7 @@ def cmd_nginx_conf(config: Config, out: str | None) -> int:
 def cmd_usage(config: Config, args: argparse.Namespace) -> int:
     """Print usage from the rollups (the file, or the shared store): requests, tokens and cost, grouped as asked."""
     from lmgate.stats.backend import RollupsUnavailable, open_rollups
-    from lmgate.stats.rollups import GROUPS
+    from lmgate.stats.rollups import GROUPS, schema_is_current
     from lmgate.usage_report import QueryError, format_rows, parse_range
 
     group_by = [g.strip() for g in args.by.split(",") if g.strip()]
@@ -105,6 +105,14 @@ def cmd_usage(config: Config, args: argparse.Namespace) -> int:
             return 2
     if not config.rollups.store and not config.rollups.path.exists():
         log.error("no rollups at %s yet (the sidecar writes them, or: lmgate rollups rebuild)", config.rollups.path)
+        return 2
+    if not config.rollups.store and not schema_is_current(config.rollups.path):
+        # opening it would empty it into the current schema, and a restarting sidecar would trust that
+        log.error(
+            "the rollups at %s are of another version: the sidecar rebuilds them when it starts (or, with it "
+            "stopped: lmgate rollups rebuild)",
+            config.rollups.path,
+        )
         return 2
     rollups = open_rollups(config.rollups, migrate=False)
     try:

@@ -19,9 +19,11 @@ from lmgate.policies.headroom import Headroom, limited_scopes
 from lmgate.pricing import PriceBook
 from lmgate.providers import get as get_provider
 from lmgate.providers.base import Provider
-from lmgate.stats.backend import FollowsJsonl, RollupsBackend, open_rollups
+from lmgate.stats.backend import FollowsJsonl, RollupsUnavailable, open_rollups
 from lmgate.stats.intake import StatsIntake
+from lmgate.stats.rebuilding import LiveRollups, RollupsRebuilding
 from lmgate.stats.writer import StatsWriter
+from lmgate.store.base import StoreUnavailable
 from lmgate.upstream_auth import UpstreamAuth
 
 log = logging.getLogger("lmgate")
@@ -44,7 +46,7 @@ class Gateway:
     writer: StatsWriter
     policies: PolicyEngine
     prices: PriceBook
-    rollups: RollupsBackend
+    rollups: LiveRollups
     upstream: UpstreamAuth
     dlp: DlpGate
     stats_intake: StatsIntake
@@ -58,10 +60,12 @@ class Gateway:
         routes = {name: Route(name, p, get_provider(p.kind)) for name, p in config.providers.items()}
         prices = PriceBook.load(config.pricing.file, include_shipped=config.pricing.include_shipped)
         s = config.stats
-        rollups = open_rollups(config.rollups)
-        if getattr(rollups, "created", False) and s.path.exists():  # a new rollups file: count the stats files
-            log.info("building %s from %s ...", config.rollups.path, s.path)
-            log.info("rollups built from %d stats lines", rollups.rebuild(s.path))  # type: ignore[attr-defined]
+        shared = open_rollups(config.rollups) if config.rollups.store else None
+        if shared is not None:  # PostgreSQL: counts this instance's lines and catches up by itself
+            rollups = LiveRollups.ready(config.rollups.path, shared)
+        else:
+            rollups = LiveRollups.open(config.rollups.path, s.path)  # before the writer appends: the snapshot
+            rollups.start()  # a rebuild, if due, runs in the background: the gateway serves meanwhile
         metrics = Metrics(config.metrics.max_models)
         observers: list[Callable[[list[dict]], None]] = [metrics.observe]  # read the lines the JSONL got
         writer = StatsWriter(
@@ -73,17 +77,17 @@ class Gateway:
             max_buffered=s.max_buffered_lines,
             on_flush=_written_lines(observers, rollups),
         )
-        if isinstance(rollups, FollowsJsonl):  # a shared store: counts this instance's lines, catches up itself
-            rollups.follow(s.path, writer.io_lock)
+        if isinstance(shared, FollowsJsonl):  # a shared store: counts this instance's lines, catches up itself
+            shared.follow(s.path, writer.io_lock)
         allowlist = AllowListWatcher(config.allowlist.path, config.allowlist.reload_interval)
-        policies = PolicyEngine.from_config(config.policies, seed_spend=rollups.spend)
+        policies = PolicyEngine.from_config(config.policies, seed_spend=_seed_spend(rollups))
         intake = StatsIntake({name: r.api for name, r in routes.items()}, prices, writer, policies, config.spool_dir())
         # --- metrics and alerts (lmgate/metrics/, lmgate/alerts/): budgets and headroom read at scrape time
         keys = lambda: ((e.id, e.owner, e.limits) for e in allowlist.current.entries())  # noqa: E731
         headroom = Headroom(
             policies.store,
             lambda: limited_scopes(keys(), policies.owners),
-            rollups.spend_by,
+            lambda since, group: rollups.store.spend_by(since, group),
             ttl=config.metrics.limits_cache_s,
         )
         alerts = Alerts(config.alerts, headroom)
@@ -109,8 +113,23 @@ class Gateway:
         )
 
 
+def _seed_spend(rollups: LiveRollups) -> Callable[..., float]:
+    """A cold budget counter's spend so far, from the rollups. While they are rebuilt the spend is unknown:
+    the store is as good as unavailable, so ``policies.on_store_error`` decides (closed: 503 for keys and
+    owners with a budget whose counter is cold; open: allowed, and counted once when the counter is seeded
+    from the rebuilt rollups, which hold those lines)."""
+
+    def seed(since: float, key_id: str | None = None, owner: str | None = None) -> float:
+        try:
+            return rollups.store.spend(since, key_id=key_id, owner=owner)
+        except (RollupsRebuilding, RollupsUnavailable) as e:  # rebuilding, or a shared store down
+            raise StoreUnavailable(str(e)) from None
+
+    return seed
+
+
 def _written_lines(
-    observers: list[Callable[[list[dict]], None]], rollups: RollupsBackend
+    observers: list[Callable[[list[dict]], None]], rollups: LiveRollups
 ) -> Callable[[list[bytes]], None]:
     """What the writer calls with the lines it wrote (on its flush thread): parsed once, for every reader."""
 

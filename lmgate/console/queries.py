@@ -107,10 +107,6 @@ def _table_row(row: dict, names: Iterable[str]) -> dict[str, Any]:
     return out
 
 
-def _metric(row: dict, metric: str) -> float:
-    return row["input_tokens"] + row["output_tokens"] if metric == "tokens" else row[metric]
-
-
 def spend(
     rollups: Rollups,
     scope: Scope,
@@ -125,7 +121,11 @@ def spend(
     times = timeline.axis(since, until, step)
     table_bucket = "hour" if step == "hour" else "day"
     rows = rollups.query(since, until, [table_bucket, by], bucket="hour", **scope.args)
-    series = timeline.stack(((timeline.row_label(r, step), r[by] or "(none)", _metric(r, metric)) for r in rows), times)
+    # column by column: a month by key and day is 15,000 rows
+    labels = [r["hour"] for r in rows] if step == "hour" else [r["day"][: 7 if step == "month" else 10] for r in rows]
+    names = [r[by] or "(none)" for r in rows]
+    values = [r["input_tokens"] + r["output_tokens"] for r in rows] if metric == "tokens" else [r[metric] for r in rows]
+    series = timeline.stack(zip(labels, names, values, strict=True), times)
     table = [_table_row(r, (by,)) for r in rollups.query(since, until, [by], **scope.args)]
     for row in table:
         row[by] = row[by] or "(none)"

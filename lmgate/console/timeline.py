@@ -46,8 +46,12 @@ def stack(points: Iterable[tuple[str, str, float]], times: list[str], top: int =
     index = {t: i for i, t in enumerate(times)}
     by_name: dict[str, list[float]] = {}
     for t, name, value in points:
-        if t in index:
-            by_name.setdefault(name, [0.0] * len(times))[index[t]] += value
+        i = index.get(t)
+        if i is not None:
+            row = by_name.get(name)
+            if row is None:
+                row = by_name[name] = [0.0] * len(times)
+            row[i] += value
     ranked = sorted(by_name.items(), key=lambda kv: (-sum(kv[1]), kv[0]))
     out: list[dict[str, object]] = [{"name": n, "values": _rounded(v)} for n, v in ranked[:top]]
     if len(ranked) > top:

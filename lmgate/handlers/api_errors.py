@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from lmgate.stats.backend import RollupsUnavailable
+from lmgate.stats.rebuilding import RollupsRebuilding
 
 log = logging.getLogger("lmgate.api")
 
@@ -28,6 +29,13 @@ def json_error(status: int, message: str, param: str | None = None) -> web.Respo
     return web.json_response({"error": error}, status=status)
 
 
+def rollups_unavailable(e: RollupsRebuilding) -> web.Response:
+    """503 for a read of the rollups while they are rebuilt, with the share done (``error.rebuilding.done``)."""
+    message = f"lmgate: {e}; try again later"
+    error = {"message": message, "type": "api_error", "rebuilding": {"done": round(e.done, 3), "failed": e.failed}}
+    return web.json_response({"error": error}, status=503, headers={"Retry-After": "10"})
+
+
 @web.middleware
 async def errors_as_json(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -39,6 +47,8 @@ async def errors_as_json(
         if e.status < 400:
             raise
         return json_error(e.status, f"lmgate: {e.reason.lower()} ({request.method} {request.path[:200]})")
+    except RollupsRebuilding as e:  # the rollups file is being rebuilt: with the share done
+        return rollups_unavailable(e)
     except RollupsUnavailable as e:  # a shared usage store that does not answer: say which
         return json_error(503, f"lmgate: {e}")
     except Exception:

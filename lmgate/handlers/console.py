@@ -22,8 +22,9 @@ from lmgate.app_keys import GATEWAY
 from lmgate.console import allowed, queries
 from lmgate.console.queries import BY, SPEND_METRICS, Scope
 from lmgate.console.timeline import STEPS
-from lmgate.handlers.api_errors import json_error
+from lmgate.handlers.api_errors import json_error, rollups_unavailable
 from lmgate.handlers.callers import Caller, NotAllowed, identify
+from lmgate.stats.rebuilding import RollupsRebuilding
 from lmgate.usage_report import QueryError, parse_range
 
 ADMIN_FILTERS = ("key_id", "owner")
@@ -62,6 +63,8 @@ def endpoint(params: tuple[str, ...]) -> Callable[[Handler], Callable[[web.Reque
                 return await handler(request, caller, q)
             except QueryError as e:
                 return json_error(400, f"lmgate: {e}")
+            except RollupsRebuilding as e:
+                return rollups_unavailable(e)
 
         return run
 
@@ -137,7 +140,7 @@ async def whoami(request: web.Request, caller: Caller, q: dict[str, str]) -> web
 @endpoint(())
 async def overview(request: web.Request, caller: Caller, q: dict[str, str]) -> web.Response:
     gw = request.app[GATEWAY]
-    return _json(await _run(queries.overview, gw.rollups, _scope(caller, q), time.time()))
+    return _json(await _run(queries.overview, gw.rollups.store, _scope(caller, q), time.time()))
 
 
 @endpoint((*RANGE, "by", "metric", "format", *PAGE))
@@ -148,7 +151,7 @@ async def spend(request: web.Request, caller: Caller, q: dict[str, str]) -> web.
     metric = _choice(q, "metric", SPEND_METRICS, "cost_usd")
     fmt = _choice(q, "format", ("json", "csv"), "json")
     limit, offset = _int(q, "limit", 50, MAX_PAGE), _int(q, "offset", 0, 10**9)
-    data = await _run(queries.spend, gw.rollups, _scope(caller, q), since, until, _step(q), by, metric)
+    data = await _run(queries.spend, gw.rollups.store, _scope(caller, q), since, until, _step(q), by, metric)
     if fmt == "csv":
         return _csv(data["rows"], by, since, until)
     rows = data["rows"]
@@ -182,6 +185,7 @@ def _cell(value: Any) -> Any:
 @endpoint(())
 async def budgets(request: web.Request, caller: Caller, q: dict[str, str]) -> web.Response:
     gw = request.app[GATEWAY]
+    gw.rollups.store  # noqa: B018 - RollupsRebuilding (503) while cold budgets cannot be read
     snapshot = await gw.headroom.snapshot()
     rows = allowed.budgets(snapshot.uses, snapshot.at, _scope(caller, q).key_id)
     owner = q.get("owner")
@@ -196,7 +200,7 @@ async def keys(request: web.Request, caller: Caller, q: dict[str, str]) -> web.R
     limit, offset = _int(q, "limit", 50, MAX_PAGE), _int(q, "offset", 0, 10**9)
     scope = _scope(caller, q)
     entries = [e for e in gw.allowlist.current.by_hash.values() if scope.owner is None or e.owner == scope.owner]
-    rows = await _run(allowed.keys, entries, gw.rollups, gw.config.dlp.mode, time.time(), scope.key_id)
+    rows = await _run(allowed.keys, entries, gw.rollups.store, gw.config.dlp.mode, time.time(), scope.key_id)
     return _json({"total": len(rows), "limit": limit, "offset": offset, "rows": rows[offset : offset + limit]})
 
 
@@ -205,7 +209,7 @@ async def latency(request: web.Request, caller: Caller, q: dict[str, str]) -> we
     gw = request.app[GATEWAY]
     since, until = _range(q, time.time())
     step = _step(q, ("hour", "day"))
-    args = (gw.rollups, _scope(caller, q), since, until, step, q.get("provider"), q.get("model"))
+    args = (gw.rollups.store, _scope(caller, q), since, until, step, q.get("provider"), q.get("model"))
     return _json(await _run(queries.latency, *args))
 
 
@@ -213,14 +217,14 @@ async def latency(request: web.Request, caller: Caller, q: dict[str, str]) -> we
 async def refusals(request: web.Request, caller: Caller, q: dict[str, str]) -> web.Response:
     gw = request.app[GATEWAY]
     since, until = _range(q, time.time())
-    return _json(await _run(queries.refusals, gw.rollups, _scope(caller, q), since, until, _step(q)))
+    return _json(await _run(queries.refusals, gw.rollups.store, _scope(caller, q), since, until, _step(q)))
 
 
 @endpoint(PAGE)
 async def recent_refusals(request: web.Request, caller: Caller, q: dict[str, str]) -> web.Response:
     gw = request.app[GATEWAY]
     limit, offset = _int(q, "limit", 50, MAX_PAGE), _int(q, "offset", 0, 10**9)
-    return _json(await _run(queries.recent_refusals, gw.rollups, _scope(caller, q), limit, offset))
+    return _json(await _run(queries.recent_refusals, gw.rollups.store, _scope(caller, q), limit, offset))
 
 
 ROUTES: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {

@@ -8,8 +8,9 @@ import time
 from aiohttp import web
 
 from lmgate.app_keys import GATEWAY
-from lmgate.handlers.api_errors import json_error
+from lmgate.handlers.api_errors import json_error, rollups_unavailable
 from lmgate.handlers.callers import caller
+from lmgate.stats.rebuilding import RollupsRebuilding
 from lmgate.stats.rollups import GROUPS
 from lmgate.usage_report import QueryError, parse_range
 
@@ -32,7 +33,11 @@ async def usage(request: web.Request) -> web.Response:
     group_by = [g for g in q.get("group_by", "model").split(",") if g]
     key_id = entry.id if entry is not None else q.get("key_id")
     owner = None if entry is not None else q.get("owner")
-    rows = await asyncio.to_thread(gw.rollups.query, since, until, group_by, key_id, owner)
+    try:
+        rollups = gw.rollups.store
+    except RollupsRebuilding as e:
+        return rollups_unavailable(e)
+    rows = await asyncio.to_thread(rollups.query, since, until, group_by, key_id, owner)
     return web.json_response(
         {
             "since": since,

@@ -126,6 +126,12 @@ ROLLUPS_PENDING = Family(
     "lmgate_rollups_pending_lines", GAUGE, "Stats lines in the JSONL not yet counted in the shared rollups store."
 )
 SPOOL_BAD_LINES = Family("lmgate_stats_spool_bad_lines", COUNTER, "Spool lines that could not be read.")
+ROLLUPS_REBUILDING = Family(
+    "lmgate_rollups_rebuilding", GAUGE, "1 while the usage rollups are rebuilt from the stats files (reads answer 503)."
+)
+ROLLUPS_PROGRESS = Family(
+    "lmgate_rollups_rebuild_progress", GAUGE, "Share of the stats files the rollups' rebuild has read (1 when done)."
+)
 ALLOWLIST_KEYS = Family("lmgate_allowlist_keys", GAUGE, "Keys in the allow-list in force.")
 ALLOWLIST_RELOADS = Family(
     "lmgate_allowlist_reloads", COUNTER, "Allow-list reloads after an edit, by result (ok, rejected).", ("result",)
@@ -167,6 +173,8 @@ ALL: tuple[Family, ...] = (
     LINES_DROPPED,
     WRITE_ERRORS,
     SPOOL_BAD_LINES,
+    ROLLUPS_REBUILDING,
+    ROLLUPS_PROGRESS,
     ALLOWLIST_KEYS,
     ALLOWLIST_RELOADS,
     ALLOWLIST_LOADED,

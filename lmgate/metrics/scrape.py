@@ -42,6 +42,20 @@ class _AllowList(Protocol):
     loaded_at: float
 
 
+class _Rollups(Protocol):
+    @property
+    def up(self) -> bool: ...  # a shared store that answers (a file: always)
+
+    @property
+    def pending_lines(self) -> int: ...
+
+    @property
+    def rebuilding(self) -> bool: ...
+
+    @property
+    def progress(self) -> float: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Sources:
     """Where the health families read their numbers (the gateway's parts, through narrow views)."""
@@ -51,7 +65,7 @@ class Sources:
     allowlist: _AllowList
     store_errors: Callable[[], Mapping[str, int]]  # source -> failed store calls
     alerts: Callable[[], Mapping[tuple[str, str], int]]  # (kind, result) -> notifications
-    rollups: object = None  # the rollups store: a shared one has ``up`` and ``pending_lines``
+    rollups: _Rollups
 
 
 class HealthCollector:
@@ -67,11 +81,13 @@ class HealthCollector:
         yield _gauge(f.SPOOL_LAG, s.intake.lag(now))
         yield _counter(f.LINES_WRITTEN, s.writer.written)
         yield _gauge(f.LINES_BUFFERED, s.writer.pending)
-        yield _gauge(f.ROLLUPS_STORE_UP, 1 if getattr(s.rollups, "up", True) else 0)
-        yield _gauge(f.ROLLUPS_PENDING, getattr(s.rollups, "pending_lines", 0))
+        yield _gauge(f.ROLLUPS_STORE_UP, 1 if s.rollups.up else 0)
+        yield _gauge(f.ROLLUPS_PENDING, s.rollups.pending_lines)
         yield _counter(f.LINES_DROPPED, s.writer.dropped)
         yield _counter(f.WRITE_ERRORS, s.writer.write_errors)
         yield _counter(f.SPOOL_BAD_LINES, s.intake.spool.bad_lines)
+        yield _gauge(f.ROLLUPS_REBUILDING, int(s.rollups.rebuilding))
+        yield _gauge(f.ROLLUPS_PROGRESS, s.rollups.progress)
         yield _gauge(f.ALLOWLIST_KEYS, len(s.allowlist.current))
         reloads = CounterMetricFamily(f.ALLOWLIST_RELOADS.name, f.ALLOWLIST_RELOADS.help, labels=("result",))
         reloads.add_metric(("ok",), s.allowlist.reloads)

@@ -227,6 +227,8 @@ class PolicyEngine:
                     usd = await self._seed_spend(period.start, **kw)
                 else:  # SQLite: off the event loop
                     usd = await asyncio.to_thread(self._seed_spend, period.start, **kw)  # type: ignore[arg-type]
+            except StoreUnavailable:  # the spend is not known yet (rollups being rebuilt): said without a traceback
+                raise
             except Exception as e:
                 log.exception("seed_spend(%s, %s) failed", period.start, kw)
                 raise StoreUnavailable(f"seed_spend failed: {e}") from e

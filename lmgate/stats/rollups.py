@@ -22,6 +22,12 @@ live ``add`` did (``rollup_rows.py`` turns a line into rows for both).
 The SQL is standard (upserts with ON CONFLICT, CASE, no SQLite functions), so
 another database can hold the same tables behind the same methods.
 
+Reads keep what they summed of hours before the current one (``_past``: a
+finished hour changes only when a late line reaches back into it, and such a
+write drops what was kept), so a month's read sums its last hour only; results
+are exactly those of summing every row (``tests/unit/stats/test_rollups_cache.py``).
+The keeping trusts that this object is the only writer (the sidecar is).
+
 All methods block; call them from a worker thread. One connection writes and
 another reads (WAL), each behind its own lock, so queries do not wait on a batch.
 """
@@ -31,14 +37,17 @@ from __future__ import annotations
 import functools
 import gzip
 import logging
+import operator
 import sqlite3
 import threading
+import time
 import zlib
-from collections.abc import Collection, Iterable, Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import orjson
 
@@ -62,6 +71,7 @@ METRICS = ("requests", *TOKEN_FIELDS, "cost_usd", "errors")
 GROUPS = (*DIMENSIONS, "hour", "day")
 TABLES = {"hour": "rollup_hour", "day": "rollup_day"}
 MAX_CACHED_NAMES = 100_000
+CACHE_ROWS = 200_000  # grouped rows of past hours reads keep (~0.5 KB each; a month by key and day: 15k)
 MAX_LOGGED = 20  # malformed lines logged one by one per rebuild; the rest only counted
 _SERIES_NAMES = {v: k for k, v in SERIES.items()}
 
@@ -93,6 +103,11 @@ class _Family:
             out += [f"CREATE INDEX {t}_{d} ON {t} ({d}, start)" for d in ("key_id", "owner") if d in self.dims]
         return out
 
+    @property
+    def order_sum(self) -> int:
+        """The position among ``sums`` of the one results are ordered by: cost for usage, the count for counts."""
+        return self.sums.index("cost_e10") if "cost_e10" in self.sums else len(self.sums) - 1
+
     def upsert(self, bucket: Bucket) -> str:
         cols = (*self.key, *self.sums)
         table = self.table(bucket)  # qualified: PostgreSQL finds a bare column ambiguous with excluded's
@@ -113,6 +128,9 @@ COUNTS_TOTALS = _Family("counts_totals", (), ("series", "label"), ("n",))
 FAMILIES = (USAGE, USAGE_MODELS, USAGE_KEYS, USAGE_TOTALS, COUNTS, COUNTS_MODELS, COUNTS_TOTALS)
 # Narrower tables with the same sums in fewer rows, tried in order, for a query whose groups and filters they hold.
 _NARROWER = {USAGE: (USAGE_TOTALS, USAGE_MODELS, USAGE_KEYS), COUNTS: (COUNTS_TOTALS, COUNTS_MODELS)}
+_TIME = {"hour": "start", "day": f"start - start % {DAY}"}  # a time group's SQL
+_NAMED_IDS = frozenset(SERIES[x] for x in NAMED_SERIES)  # series whose label is a name id
+_Leg = tuple[Literal["hour", "day"], int, int | None]
 _RECENT_COLUMNS = ("at", "request_id", *DIMENSIONS, "status", "error_type")
 
 
@@ -132,8 +150,15 @@ def _schema() -> list[str]:
 
 
 class Rollups:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, cache_rows: int = CACHE_ROWS, clock: Callable[[], float] = time.time) -> None:
+        """``cache_rows``: grouped rows of past hours kept for reads (0: none); ``clock``: the time now."""
         self.path = path
+        self._clock = clock
+        self._cache: OrderedDict[tuple, tuple[int, dict[tuple, tuple]]] = OrderedDict()  # least recently used first
+        self._cache_rows = cache_rows
+        self._cached_rows = 0
+        self._generation = 0  # bumped by every write into an hour before the current one
+        self._names_by_id: dict[int, str] = {}
         path.parent.mkdir(parents=True, exist_ok=True)
         self._write_lock = threading.Lock()
         self._read_lock = threading.Lock()
@@ -211,24 +236,36 @@ class Rollups:
         self.skipped += skipped
         if skipped:
             log.warning("rollups: skipped %d stats records without a usable ts or numbers", skipped)
-        with self._write_lock, self._transaction():
-            self._upsert(batch)
+        return self.add_batch(batch)
+
+    def add_batch(self, batch: Batch) -> int:
+        """Add what a ``Batch`` of lines summed, in one transaction; returns its lines."""
+        with self._write_lock:
+            with self._transaction():
+                self._upsert(batch)
+            if batch.usage and min(batch.usage)[0] < _floor(self._clock(), HOUR):  # the clock read after the commit
+                self._generation += 1  # a late line: what reads kept of past hours is stale
         return batch.lines
 
     def rebuild(self, jsonl_path: Path, batch_rows: int = 100_000) -> int:
         """Wipe and recompute from ``jsonl_path`` and its rotated ``.gz`` siblings; returns lines read.
 
-        Run it before live ``add`` calls start (at startup): lines written while it
-        runs could be counted twice. One transaction, so readers see old or new totals.
-        Blank lines are not counted; malformed ones are counted in ``malformed``.
+        Run it before live ``add`` calls start, or on a file nobody adds to
+        (``rebuilding.py``): lines written while it runs could be counted twice. One
+        transaction, so readers see old or new totals. Blank lines are not counted;
+        malformed ones are counted in ``malformed``.
         """
+        return self.rebuild_from(_lines(stats_files(jsonl_path)), batch_rows)
+
+    def rebuild_from(self, source: Iterable[tuple[str, bytes]], batch_rows: int = 100_000) -> int:
+        """``rebuild`` from (``file:line``, raw line) pairs."""
         self.malformed = 0
         lines = 0
         with self._write_lock, self._transaction():
             for table in self._tables():
                 self._db.execute(f"DELETE FROM {table}")  # names stay: other processes may hold their ids
             batch = Batch()
-            for where, raw in _lines(stats_files(jsonl_path)):
+            for where, raw in source:
                 lines += 1
                 try:
                     batch.add(orjson.loads(raw))  # the checks add() makes, so both skip the same lines
@@ -241,6 +278,7 @@ class Rollups:
                     batch = Batch()
             self._upsert(batch)
         with self._write_lock:
+            self._generation += 1
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the rebuild's WAL is as big as the store
         if self.malformed:
             log.warning("rollups rebuild: %d of %d lines malformed and skipped", self.malformed, lines)
@@ -320,7 +358,7 @@ class Rollups:
         """
         group = _check_group(group_by, bucket)
         rows = self._select(USAGE, group, since, until, {"key_id": key_id, "owner": owner}, bucket)
-        return [_result(group, row) for row in rows if row[len(group)] is not None]
+        return _results(group, rows)
 
     def counts(
         self,
@@ -369,7 +407,11 @@ class Rollups:
     ) -> list[tuple]:
         """Rows of ``group`` values and the family's sums (ordered by time, then the first sum, highest
         first), where the dimensions ``names`` has a value for are that name; for counts, the label's name
-        follows the group values."""
+        follows the group values.
+
+        The part of the range before the current hour is summed once and kept (``_past``), the rest each
+        time, and the two added: a console asking for 30 days reads one hour of rows, not 30 days of them.
+        """
         needed = {g for g in group if g not in ("hour", "day", *family.extra)} | {d for d, v in names.items() if v}
         family = next((f for f in _NARROWER[family] if needed <= set(f.dims)), family)
         lo, hi = _floor(since, HOUR), None if until is None else _ceil(until, HOUR)
@@ -380,33 +422,105 @@ class Rollups:
                 values.append(value)
         filters.append(where[0])
         values += where[1]
+        shape = _Shape(family, tuple(group), "".join(filters), tuple(values))
+        boundary = _floor(self._clock(), HOUR) if self._cache_rows else lo  # no cache: everything is read now
+        past, live = _split(_legs(lo, hi, bucket, "hour" in group), boundary)
+        with self._read_lock:
+            sums = self._past(shape, tuple(past)) if past else {}
+            if live:
+                sums = dict(sums)  # the kept dict stays as it is
+                width = len(family.sums)
+                for key, row in self._grouped(shape, live):
+                    have = sums.get(key)
+                    sums[key] = row if have is None else tuple(have[i] + row[i] for i in range(width))
+            return self._named_and_ordered(shape, sums)
+
+    def _past(self, shape: _Shape, legs: tuple[_Leg, ...]) -> dict[tuple, tuple]:
+        """``_grouped`` of legs that end before the current hour: kept until a write reaches back into one.
+
+        Sound because every write after this read that lands in these legs' hours bumps ``_generation``
+        (``add_batch``: a row for an hour before the one the commit finished in), and the entry is kept
+        under the generation read before the query ran.
+        """
+        key = (shape, legs)
+        generation = self._generation
+        kept = self._cache.get(key)
+        if kept is not None and kept[0] == generation:
+            self._cache.move_to_end(key)
+            return kept[1]
+        sums = dict(self._grouped(shape, list(legs)))
+        if len(sums) <= self._cache_rows // 4:  # a huge result is not worth pushing the others out for
+            self._cache[key] = (generation, sums)
+            self._cached_rows += len(sums) - (len(kept[1]) if kept is not None else 0)
+            while self._cached_rows > self._cache_rows:
+                _, (_, old) = self._cache.popitem(last=False)
+                self._cached_rows -= len(old)
+        return sums
+
+    def _grouped(self, shape: _Shape, legs: list[_Leg]) -> Iterator[tuple[tuple, tuple]]:
+        """(group values as stored: name ids, bucket starts; the sums) over ``legs``, one row per group."""
+        family, group = shape.family, shape.group
         cols = ", ".join((*family.key, *family.sums))
-        legs, params = [], []
-        for b, start, end in _legs(lo, hi, bucket, "hour" in group):
-            legs.append(
+        selects, params = [], []
+        for b, start, end in legs:
+            selects.append(
                 f"SELECT {cols} FROM {family.table(b)} WHERE start >= ?"
                 + ("" if end is None else " AND start < ?")
-                + "".join(filters)
+                + shape.filters
             )
-            params += [start, *([] if end is None else [end]), *values]
-        expr = {"hour": "start", "day": f"start - start % {DAY}"}
-        sums = family.sums
+            params += [start, *([] if end is None else [end]), *shape.values]
         # "+" keeps SQLite from scanning a whole (owner, start) index just to get groups in order.
-        inner = (
-            f"SELECT {', '.join([f'{expr.get(g, g)} AS {g}' for g in group] + [f'SUM({c}) AS {c}' for c in sums])}"
-            f" FROM ({' UNION ALL '.join(legs)}) AS legs"
-            + (f" GROUP BY {', '.join(g if g in expr else '+' + g for g in group)}" if group else "")
+        sql = (
+            f"SELECT {', '.join([f'{_TIME.get(g, g)} AS {g}' for g in group] + [f'SUM({c})' for c in family.sums])}"
+            f" FROM ({' UNION ALL '.join(selects)}) AS legs"
+            + (f" GROUP BY {', '.join(g if g in _TIME else '+' + g for g in group)}" if group else "")
         )
-        # Names are looked up after grouping, on the few result rows only.
-        outer = [g if g in expr or g in family.extra else f"(SELECT name FROM names WHERE id = g.{g})" for g in group]
-        if "label" in group:  # the name of a named series' label
-            named = ", ".join(str(SERIES[x]) for x in sorted(NAMED_SERIES))
-            outer.append(f"CASE WHEN g.series IN ({named}) THEN (SELECT name FROM names WHERE id = g.label) END")
-        order = [g for g in group if g in expr] + [f"{sums[-1] if 'cost_e10' not in sums else 'cost_e10'} DESC"]
-        order += [f"{i + 1}" for i in range(len(group))]
-        sql = f"SELECT {', '.join([*outer, *sums])} FROM ({inner}) AS g ORDER BY {', '.join(order)}"
-        with self._read_lock:
-            return self._reader.execute(sql, params).fetchall()
+        n = len(group)
+        for row in self._reader.execute(sql, params):
+            if row[n] is not None:  # no group and no rows: one row of NULL sums
+                yield row[:n], row[n:]
+
+    def _named_and_ordered(self, shape: _Shape, sums: dict[tuple, tuple]) -> list[tuple]:
+        """Group values with names for name ids (and a named series' label name after them), then the sums;
+        ordered by time, the first sum (cost for usage) highest first, then the group values.
+
+        Column by column and with C-level sort keys: a month by key and day is 15,000 rows."""
+        family, group = shape.family, shape.group
+        n = len(group)
+        if not sums:
+            return []
+        keys = list(sums)
+        columns = [list(c) for c in zip(*keys, strict=True)] if n else []
+        named = [i for i, g in enumerate(group) if g not in _TIME and g not in family.extra]
+        label = group.index("label") if "label" in group else None
+        ids = {i for c in named for i in columns[c]}
+        if label is not None:
+            ids |= {i for s, i in zip(columns[label - 1], columns[label], strict=True) if s in _NAMED_IDS}
+        self._load_names(ids)
+        by_id = self._names_by_id
+        for c in named:
+            columns[c] = [by_id[i] for i in columns[c]]
+        if label is not None:
+            series, raw = columns[label - 1], columns[label]
+            columns.append([by_id[i] if s in _NAMED_IDS else None for s, i in zip(series, raw, strict=True)])
+        out = list(zip(*columns, *zip(*sums.values(), strict=True), strict=True))
+        # three stable sorts, last key first: the other group values, then the sum (highest first), then time
+        times = [i for i, g in enumerate(group) if g in _TIME]
+        others = [i for i in range(n) if i not in times]
+        if others:
+            out.sort(key=operator.itemgetter(*others))
+        out.sort(key=operator.itemgetter(len(columns) + family.order_sum), reverse=True)
+        if times:
+            out.sort(key=operator.itemgetter(*times))
+        return out
+
+    def _load_names(self, ids: set[int]) -> None:
+        """Names of ids not yet known to the reader (an id's name never changes: names are only added)."""
+        missing = [i for i in ids if i not in self._names_by_id]
+        for start in range(0, len(missing), 500):  # SQLite caps bound parameters per statement
+            chunk = missing[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            self._names_by_id.update(self._reader.execute(f"SELECT id, name FROM names WHERE id IN ({marks})", chunk))
 
     def spend(self, since: float, key_id: str | None = None, owner: str | None = None) -> float:
         """USD spent from the hour holding ``since`` on: exact for periods that start on an hour."""
@@ -467,6 +581,20 @@ class Rollups:
         return dict(rows)
 
 
+def schema_is_current(path: Path) -> bool:
+    """Whether ``path`` is a rollups file of this ``SCHEMA_VERSION`` (False: missing, older, or unreadable)."""
+    if not path.exists():
+        return False
+    try:
+        db = sqlite3.connect(path, timeout=30)
+        try:
+            return db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        finally:
+            db.close()
+    except sqlite3.DatabaseError:
+        return False
+
+
 def _check_group(group_by: Iterable[str], bucket: Bucket) -> list[str]:
     group = list(dict.fromkeys(group_by))
     bad = [g for g in group if g not in GROUPS]
@@ -487,6 +615,31 @@ def _project(rows: dict[tuple, list[int]], keep: tuple[int, ...] | None) -> dict
         have = out.get(k)
         out[k] = list(sums) if have is None else [a + b for a, b in zip(have, sums, strict=True)]
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """A grouped read apart from its time range: the table family, groups and filters (with their values)."""
+
+    family: _Family
+    group: tuple[str, ...]
+    filters: str
+    values: tuple
+
+
+def _split(legs: list[_Leg], boundary: int) -> tuple[list[_Leg], list[_Leg]]:
+    """``legs`` cut at ``boundary``: those before it, and the rest (a day-table leg across it stays whole, after)."""
+    past: list[_Leg] = []
+    live: list[_Leg] = []
+    for b, start, end in legs:
+        if end is not None and end <= boundary:
+            past.append((b, start, end))
+        elif start >= boundary or b == "day":
+            live.append((b, start, end))
+        else:
+            past.append((b, start, boundary))
+            live.append((b, boundary, end))
+    return past, live
 
 
 def _legs(lo: int, hi: int | None, bucket: Bucket, by_hour: bool) -> list[tuple[Bucket, int, int | None]]:
@@ -538,6 +691,22 @@ def _result(group: list[str], row: tuple, sums: tuple[str, ...] = SUMS) -> dict[
     return out
 
 
+def _results(group: list[str], rows: list[tuple]) -> list[dict[str, Any]]:
+    """``_result`` of many usage rows, column by column (a month by key and day is 15,000 of them)."""
+    if not rows:
+        return []
+    keys = (*group, *("cost_usd" if c == "cost_e10" else c for c in SUMS))
+    columns: list[Any] = list(zip(*rows, strict=True))
+    for i, g in enumerate(group):
+        if g == "hour" or g == "day":
+            columns[i] = [_time_label(g, t) for t in columns[i]]
+        else:
+            columns[i] = [v or None for v in columns[i]]
+    cost = len(group) + SUMS.index("cost_e10")
+    columns[cost] = [c / COST_UNIT for c in columns[cost]]
+    return [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
 def _floor(t: float, unit: int) -> int:
     return int(t // unit * unit)
 
@@ -562,12 +731,28 @@ def stats_files(jsonl_path: Path) -> list[Path]:
 def _lines(paths: Iterable[Path]) -> Iterator[tuple[str, bytes]]:
     """(``file:line``, raw line) for every non-blank line; unreadable files are logged and skipped."""
     for path in paths:
-        opener = gzip.open if path.suffix == ".gz" else open
-        n = 0
         try:
-            with opener(path, "rb") as f:
-                for n, raw in enumerate(f, 1):
-                    if raw.strip():
-                        yield f"{path.name}:{n}", raw
-        except (OSError, EOFError, zlib.error) as e:
-            log.error("rollups rebuild: cannot read %s after line %d (%s); going on with the next file", path, n, e)
+            f = path.open("rb")
+        except OSError as e:
+            log.error("rollups rebuild: cannot read %s (%s); going on with the next file", path, e)
+            continue
+        with f:
+            yield from file_lines(path.name, f)
+
+
+def file_lines(name: str, f: BinaryIO, limit: int | None = None) -> Iterator[tuple[str, bytes]]:
+    """(``name:line``, raw line) for every non-blank line of an open stats file (``.gz``: gzipped), up to
+    ``limit`` bytes of it; a file that breaks off is logged, and what it gave before stays read."""
+    n = consumed = 0
+    try:
+        lines = gzip.GzipFile(fileobj=f, mode="rb") if name.endswith(".gz") else f
+        for n, raw in enumerate(lines, 1):
+            if limit is not None:
+                if consumed >= limit:
+                    return
+                raw = raw[: limit - consumed]
+                consumed += len(raw)
+            if raw.strip():
+                yield f"{name}:{n}", raw
+    except (OSError, EOFError, zlib.error) as e:
+        log.error("rollups rebuild: cannot read %s after line %d (%s); going on with the next file", name, n, e)

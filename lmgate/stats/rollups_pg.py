@@ -36,6 +36,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -164,6 +165,9 @@ class PgRollups(Rollups):
         self._write_lock = threading.Lock()
         self._read_lock = threading.Lock()
         self._ids: dict[str, int] = {}
+        # no sums of past hours kept: other instances add to them at any time (a late flush, a catch-up)
+        self._cache_rows, self._clock, self._generation = 0, time.time, 0
+        self._cache, self._cached_rows, self._names_by_id = OrderedDict(), 0, {}
         self._db: _Conn | None = None  # type: ignore[assignment]
         self._reader = _Reader(self)  # type: ignore[assignment]
         self._migrate_on_connect = migrate
