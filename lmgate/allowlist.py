@@ -27,7 +27,8 @@ from lmgate.credentials import parse_ref
 from lmgate.dlp.settings import parse_mode
 from lmgate.expiry import parse_expires
 from lmgate.keys import hash_key
-from lmgate.policies.limits import LIMIT_COLUMNS, NO_LIMITS, Limits, parse_key_limits
+from lmgate.policies.limits import NO_LIMITS, Limits, parse_key_limits
+from lmgate.policies.registry import key_columns
 
 log = logging.getLogger("lmgate.allowlist")
 
@@ -38,7 +39,14 @@ SECRET_COLUMNS = ("upstream_key", "client_secret")
 # expires/disabled: a key's lifecycle; previous_*: the key a rotation replaced, in its grace (never in ``extra``)
 LIFECYCLE_COLUMNS = ("expires", "disabled")
 PREVIOUS_COLUMNS = ("previous_api_key", "previous_expires")
-OPTIONAL_COLUMNS: tuple[str, ...] = (*LIMIT_COLUMNS, *SECRET_COLUMNS, "dlp", *LIFECYCLE_COLUMNS, *PREVIOUS_COLUMNS)
+OTHER_COLUMNS: tuple[str, ...] = (*SECRET_COLUMNS, "dlp", *LIFECYCLE_COLUMNS, *PREVIOUS_COLUMNS)
+
+
+def optional_columns() -> tuple[str, ...]:
+    """The policies' columns (policies/registry.py: ``policies.extra`` may add some) and the others."""
+    return (*key_columns(), *OTHER_COLUMNS)
+
+
 SHA256_RE = re.compile(r"^sha256:([0-9a-fA-F]{64})$")
 
 
@@ -111,9 +119,10 @@ def _check_header(names: list[str], source: str, line: int) -> list[str]:
     missing = [c for c in REQUIRED_COLUMNS if c not in names]
     if missing:
         raise AllowListError(f"{source}:{line}: header lacks column(s) {', '.join(missing)}; got {','.join(names)}")
-    unknown = [c for c in names if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    optional = optional_columns()
+    unknown = [c for c in names if c not in REQUIRED_COLUMNS + optional]
     if unknown:
-        known = ", ".join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
+        known = ", ".join(REQUIRED_COLUMNS + optional)
         raise AllowListError(f"{source}:{line}: unknown column(s) {', '.join(unknown)}; known: {known}")
     if len(set(names)) != len(names):
         raise AllowListError(f"{source}:{line}: a column is named twice in the header")
@@ -127,7 +136,7 @@ def _entry(cells: dict[str, str], source: str, line: int) -> KeyEntry:
     if not key:
         raise AllowListError(f"{source}:{line}: empty api_key for id {cells['id']!r}")
     key_hash = _key_hash(key, "api_key", source, line)
-    extra = {c: cells[c] for c in OPTIONAL_COLUMNS if cells.get(c) and c not in PREVIOUS_COLUMNS}
+    extra = {c: cells[c] for c in optional_columns() if cells.get(c) and c not in PREVIOUS_COLUMNS}
     for column in SECRET_COLUMNS:
         if column in extra:
             try:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from lmgate import cli_keys, cli_prices
 from lmgate.allowlist import AllowListError
-from lmgate.config import Config, ConfigError, load_config
+from lmgate.config import Config, load_config
+from lmgate.errors import ConfigError
 from lmgate.logmask import MaskingFormatter, mask_secrets
 from lmgate.nginx_conf import RenderError, render_nginx_conf, write_nginx_conf
 from lmgate.pricing import PricingError

@@ -19,6 +19,10 @@ import yaml
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lmgate.dlp.settings import DEFAULT_ENTITIES, KNOWN_ENTITIES, NER_ENTITIES, DlpMode
+from lmgate.errors import ConfigError
+from lmgate.policies.limits import parse_owner_settings
+from lmgate.policies.registry import register_module
+from lmgate.policies.settings import SETTINGS
 from lmgate.providers import FALLBACK_KIND, PROVIDERS
 from lmgate.providers import default_entries as default_provider_entries
 from lmgate.providers import get as get_provider
@@ -30,10 +34,6 @@ NGINX_DIR = Path(__file__).resolve().parent.parent / "nginx"  # the repository's
 ENV_PREFIX = "LMGATE_"
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 SHM = Path("/dev/shm")  # memory-backed on Linux: the default home of the stats spool
-
-
-class ConfigError(Exception):
-    """A config file or env variable that cannot be used; the message names the key."""
 
 
 class _Section(BaseModel):
@@ -276,26 +276,28 @@ class DlpConfig(_Section):
         return "allow" if mode == "log" else "block"
 
 
-class OwnerLimits(_Section):
-    """Limits shared by all keys of one owner (team); omitted = no limit."""
+class OwnerLimits(BaseModel):
+    """Limits shared by all keys of one owner (team); omitted = no limit. The settings are the policies'
+    (``lmgate/policies/settings.py``), checked by their own parsers: an unknown name is an error."""
 
-    models: list[str] = Field(default_factory=list, description="glob patterns of allowed models, e.g. gpt-4o*")
-    rpm: int | None = Field(None, gt=0, description="requests per minute, all keys together")
-    tpm: int | None = Field(None, gt=0, description="tokens per minute (of finished requests), all keys together")
-    budget_usd: float | None = Field(None, gt=0, allow_inf_nan=False, description="spend allowed per budget_period")
-    budget_period: Literal["day", "month", "total"] = Field("month", description="UTC day, UTC month, or forever")
-    max_parallel: int | None = Field(None, gt=0, description="requests in flight, all keys together")
+    model_config = ConfigDict(extra="allow")  # the parsed settings, by name
 
-    @field_validator("models")
+    @model_validator(mode="before")
     @classmethod
-    def _patterns(cls, v: list[str]) -> list[str]:
-        out = []
-        for p in v:
-            p = p.strip()
-            if not p or any(ch.isspace() for ch in p):
-                raise ValueError(f"model pattern {p!r} must be one non-empty word, e.g. gpt-4o*")
-            out.append(p)
-        return out
+    def _settings(cls, data: Any) -> dict[str, Any]:
+        return parse_owner_settings(data)
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+    def __getattr__(self, name: str) -> Any:  # a setting not given reads as its default (no limit)
+        try:
+            return super().__getattr__(name)  # type: ignore[misc]
+        except AttributeError:
+            if name in SETTINGS:
+                return SETTINGS[name].default
+            raise
 
 
 class PolicyConfig(_Section):
@@ -311,7 +313,18 @@ class PolicyConfig(_Section):
         "(budgets hold under concurrency; may refuse a request that would have fitted); "
         "settle: only finished spend counts (many requests started together can overshoot)",
     )
+    # before owners: pydantic validates fields in order, and an extra policy's settings must be known by then
+    extra: list[str] = Field(
+        default_factory=list, description="modules of policies to add after lmgate's own (each defines POLICY)"
+    )
     owners: dict[str, OwnerLimits] = Field(default_factory=dict)
+
+    @field_validator("extra")
+    @classmethod
+    def _extra(cls, v: list[str]) -> list[str]:
+        for path in v:
+            register_module(path)
+        return v
 
     @field_validator("store")
     @classmethod

@@ -10,7 +10,16 @@ from pathlib import Path
 import jinja2
 
 from lmgate.config import Config
-from lmgate.errors import GateError, InvalidRequest, NotFound, TooLarge, Unavailable, generic_error, render
+from lmgate.errors import (
+    InvalidRequest,
+    NotFound,
+    SidecarUnavailable,
+    TooLarge,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+    generic_error,
+    render,
+)
 from lmgate.handoff import MAX_ENCODED
 from lmgate.providers import get as get_provider
 from lmgate.providers import rewritable_headers
@@ -59,6 +68,7 @@ class UpstreamView:
     proxy_pass: str
     errors: dict[int, str]
     error_headers: dict[int, dict[str, str]]  # e.g. Bedrock's x-amzn-ErrorType
+    error_types: dict[int, str]  # the stats line's error_type of each (lmgate.errors.ErrorType)
 
 
 def nginx_string(text: str) -> str:
@@ -98,25 +108,18 @@ def _upstream_view(name: str, config: Config) -> UpstreamView:
     pooled = _resolves(host)
     target = f"lmgate_up_{name}" if pooled else hostport
     base_path = url.path.rstrip("/")
-    errors: dict[int, GateError] = {
-        400: InvalidRequest(
-            f"lmgate: the request path must start with {p.prefix}/ as sent, without encoded characters"
-        ),
-        413: TooLarge(
-            f"lmgate: request body larger than the gateway limit of {int(config.server.max_body_size)} bytes"
-        ),
-        502: Unavailable(f"lmgate: could not reach the {name} upstream at {p.upstream}"),
-        503: Unavailable("lmgate: the gateway's policy service is not answering; request not forwarded"),
-        504: Unavailable(
+    errors = (  # the answers nginx gives itself, each at a location named by its status
+        InvalidRequest(f"lmgate: the request path must start with {p.prefix}/ as sent, without encoded characters"),
+        TooLarge(f"lmgate: request body larger than the gateway limit of {int(config.server.max_body_size)} bytes"),
+        UpstreamUnreachable(f"lmgate: could not reach the {name} upstream at {p.upstream}"),
+        SidecarUnavailable("lmgate: the gateway's policy service is not answering; request not forwarded"),
+        UpstreamTimeout(
             f"lmgate: the {name} upstream at {p.upstream} did not answer within the gateway's "
             f"upstream timeout of {config.server.upstream_timeout:g} s"
         ),
-    }
-    bodies, headers = {}, {}
-    for status, err in errors.items():
-        err.status = status
-        bodies[status] = nginx_string(render(api, err).decode())
-        headers[status] = {k: nginx_string(v) for k, v in api.error_headers(err.kind).items()}
+    )
+    bodies = {err.status: nginx_string(render(api, err).decode()) for err in errors}
+    headers = {err.status: {k: nginx_string(v) for k, v in api.error_headers(err.kind).items()} for err in errors}
     return UpstreamView(
         name=name,
         kind=p.kind,
@@ -130,6 +133,7 @@ def _upstream_view(name: str, config: Config) -> UpstreamView:
         proxy_pass=f"{url.scheme}://{target}{base_path}$lmgate_upstream_uri",
         errors=bodies,
         error_headers=headers,
+        error_types={err.status: str(err.error_type) for err in errors},
     )
 
 

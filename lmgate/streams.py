@@ -1,4 +1,5 @@
-"""Stream framing only: bytes of a captured response body -> parsed events.
+"""Stream framing only: bytes of a captured response body (``Capture``: with the offsets where bytes are
+missing) -> parsed events.
 
 No provider knowledge lives here; provider modules read the events.
 """
@@ -6,8 +7,32 @@ No provider knowledge lives here; provider modules read the events.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import orjson
+
+
+@dataclass(slots=True)
+class Capture:
+    data: bytes
+    gaps: list[int] = field(default_factory=list)  # offsets in ``data`` where bytes are missing
+
+    def lines_joined(self) -> bytes:
+        """The data with a partial line on each side of every gap dropped (for line-framed streams)."""
+        if not self.gaps:
+            return self.data
+        out, start = [], 0
+        for gap in [*self.gaps, len(self.data)]:
+            piece = self.data[start:gap]
+            if start:  # a line cut at the gap before this piece
+                nl = piece.find(b"\n")
+                piece = piece[nl + 1 :] if nl >= 0 else b""
+            if gap < len(self.data):  # a line cut at the gap after it
+                cut = piece.rfind(b"\n")
+                piece = piece[: cut + 1] if cut >= 0 else b""
+            out.append(piece)
+            start = gap
+        return b"\n".join(out)
 
 
 def sse_events(body: bytes) -> Iterator[dict]:

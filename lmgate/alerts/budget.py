@@ -17,7 +17,7 @@ import orjson
 
 from lmgate.alerts.message import Notification, budget_crossed
 from lmgate.policies.headroom import BUDGET, LimitUse
-from lmgate.policies.periods import PERIOD_KINDS, period_of
+from lmgate.store.periods import PERIOD_KINDS, period_of
 
 log = logging.getLogger("lmgate.alerts")
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from lmgate.policies.budget import usd
 from lmgate.policies.headroom import KEY, LimitUse
-from lmgate.policies.periods import period_of
+from lmgate.store.periods import period_of
 
 BUDGET, RATE_LIMIT = "budget", "rate_limit"  # notification kinds (the metrics' ``kind`` label)
 _PERIOD_WORD = {"day": "daily", "month": "monthly", "total": "total"}

@@ -11,9 +11,13 @@ from collections import Counter, deque
 from collections.abc import Iterable
 
 from lmgate.alerts.message import Notification, rate_limited
-from lmgate.policies.base import RATE_LIMITED_RPM, RATE_LIMITED_TPM, TOO_MANY_PARALLEL
+from lmgate.errors import ErrorType
 
-RATE_LIMIT_REASONS = {RATE_LIMITED_RPM: "rpm", RATE_LIMITED_TPM: "tpm", TOO_MANY_PARALLEL: "max_parallel"}
+RATE_LIMIT_REASONS = {
+    ErrorType.RATE_LIMITED_RPM: "rpm",
+    ErrorType.RATE_LIMITED_TPM: "tpm",
+    ErrorType.TOO_MANY_PARALLEL: "max_parallel",
+}
 
 
 class RateLimitAlerts:

@@ -14,8 +14,8 @@ from typing import Any
 from lmgate.allowlist import KeyEntry
 from lmgate.dlp.settings import effective_mode
 from lmgate.policies.headroom import BUDGET, KEY, LimitUse
-from lmgate.policies.periods import period_of
 from lmgate.stats.backend import RollupsBackend as Rollups  # SQLite or PostgreSQL
+from lmgate.store.periods import period_of
 
 MIN_ELAPSED = 3600.0  # a forecast extrapolates at least one hour of spend, not the first minutes of a period
 

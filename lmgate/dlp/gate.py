@@ -16,21 +16,9 @@ import logging
 from lmgate.allowlist import AllowList, KeyEntry
 from lmgate.config import DlpConfig
 from lmgate.dlp.settings import effective_mode
-from lmgate.errors import Forbidden, Unavailable
+from lmgate.errors import DlpBlocked, DlpNotReady
 
 log = logging.getLogger("lmgate.dlp")
-
-
-class DlpBlocked(Forbidden):
-    error_type = "dlp_blocked"
-
-    def __init__(self, message: str, dlp: dict) -> None:
-        super().__init__(message)
-        self.dlp = dlp  # entity types and counts for the stats line, never values
-
-
-class DlpNotReady(Unavailable):
-    error_type = "dlp_not_ready"
 
 
 class DlpGate:
@@ -85,7 +73,7 @@ class DlpGate:
         except Exception:  # not started in time, or it failed to start (logged once, by _log_start)
             raise DlpNotReady(
                 f"lmgate: data-loss prevention is not ready ({self.not_ready()}); request not forwarded",
-                headers={"Retry-After": "1"},
+                retry_after=1,
             ) from None
         try:
             result = await self._scanner.scan(kind, body, doc, mode)
@@ -98,7 +86,7 @@ class DlpGate:
             raise DlpNotReady(
                 "lmgate: data-loss prevention could not scan this request (a scanner process failed); "
                 "request not forwarded, retry shortly",
-                headers={"Retry-After": "1"},
+                retry_after=1,
             )
         verdict = decide(mode, result)
         fields = stats_fields(mode, result, verdict)

@@ -12,13 +12,21 @@ import asyncio
 import dataclasses
 import logging
 import time
+from dataclasses import dataclass
 from functools import partial
 
 from multidict import CIMultiDict
 
 from lmgate.allowlist import KeyEntry
-from lmgate.dlp.gate import DlpBlocked
-from lmgate.errors import GateError, InvalidRequest, TooLarge, Unauthorized, render
+from lmgate.errors import (
+    ErrorKind,
+    GateError,
+    InvalidRequest,
+    TooLarge,
+    TooManyParallel,
+    Unauthorized,
+    render,
+)
 from lmgate.fastpath import Reply, Settled
 from lmgate.gateway import Gateway, Route
 from lmgate.handoff import CTX_HEADER, MAX_ENDPOINT, MAX_MODEL, Handoff, client_text
@@ -26,15 +34,9 @@ from lmgate.judged import AmbiguousPath, judged_path, read_only
 from lmgate.key_state import check_usable
 from lmgate.keys import credential_places, describe_places, mask_key
 from lmgate.lograte import RateLimitedLog
-from lmgate.policies.base import TOO_MANY_PARALLEL, Decision, RequestFacts
+from lmgate.policies.base import Decision, RequestFacts
 from lmgate.policies.reservation import reservation_usd
-from lmgate.providers.base import (
-    ChecksClientSignature,
-    ClientCredential,
-    ErrorKind,
-    SignatureRejected,
-    SignedRequest,
-)
+from lmgate.providers.base import ChecksClientSignature, ClientCredential, SignatureRejected, SignedRequest
 from lmgate.request_json import AmbiguousJson, parse_object
 from lmgate.rewrite import UpstreamRewrite
 from lmgate.stats.build import refusal_record
@@ -58,103 +60,175 @@ BIG_BODY = 256 * 1024  # parse larger JSON bodies off the event loop
 COUNT_INLINE_MAX = 16 * 1024
 
 
+@dataclass(slots=True)
+class AuthRequest:
+    """One /auth question and what the steps learn about it, in the order they learn it."""
+
+    gw: Gateway
+    route: Route
+    headers: CIMultiDict
+    body: bytes
+    raw_uri: str
+    upstream_uri: str  # the raw URI without the provider's prefix
+    path: str  # then as the provider reads it (``_read``)
+    query: str
+    cred: ClientCredential | None
+    handoff: Handoff
+    entry: KeyEntry | None = None
+    doc: dict | None = None
+    facts: RequestFacts | None = None
+    redacted: bytes | None = None  # the body DLP redacted, to forward instead
+    rewrite: UpstreamRewrite | None = None
+    prompt_tokens: int | None = None  # counted for a budget hold (``_reserve``)
+    decision: Decision | None = None  # its lease_id: what the counted rules committed
+    kept: bool = False  # the answer carries the decision: nginx will report or undo it
+
+
 async def auth(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, str]) -> Reply | Settled:
+    """The lifecycle of DEVELOPMENT.md: every judgement that commits nothing first, the counted rules last.
+
+    A refused request consumes nothing: no rpm hit, no max_parallel slot, not even for a moment (a
+    refund could not promise that: a request meanwhile would see the slot taken). The price: a key over
+    its limits still has its prompt scanned before its 429 (only with DLP on for it, and bounded by
+    dlp.max_scan_ms); limits guard the provider account, which it never reaches.
+    """
     if _nginx_gave_up(gw, headers):  # e.g. a stalled sidecar's backlog: judge nothing, commit nothing
         return NO_VERDICT
-    route = gw.routes.get(headers.get("X-Lmgate-Provider", ""))
-    if route is None:  # nginx and sidecar rendered from different configs
+    req = _request(gw, headers, body)
+    if req is None:  # nginx and sidecar rendered from different configs
         log.error("auth asked for unknown provider %r", headers.get("X-Lmgate-Provider"))
         return 500, {}, b"unknown provider"
+    try:
+        _identify(req)  # one credential, on the allow-list, its signature, not disabled or expired
+        req.path = _judged_path(req.route, req.path)  # as the provider will read it
+        _read(req, _json(body) if len(body) <= BIG_BODY else await asyncio.to_thread(_json, body))  # model, stream
+        _precheck(req)  # the pure policies (models)
+        if gw.dlp.mode_for(req.entry) != "off":  # type: ignore[arg-type]
+            await _scan(req)  # DLP, a step like the policies: block, redact or pass
+        await _upstream_credential(req)  # the key the provider gets (virtual key, SigV4)
+        if gw.policies.reserves(req.facts) and not req.facts.read_only:  # type: ignore[arg-type,union-attr]
+            await _reserve(req)  # budget_mode reserve: the most it can cost, held against its budgets
+        await _decide(req)  # the counted rules, judged and committed in one store call
+        if _estimate_wanted(req):
+            req.handoff.prompt_estimate = (
+                req.prompt_tokens
+                if req.prompt_tokens is not None
+                else await _prompt_tokens(req.route, req.doc, len(body))  # type: ignore[arg-type]
+            )
+        return _allow(req)
+    except GateError as err:
+        return _refuse(req, err)
+    finally:
+        if req.decision is not None and req.decision.lease_id is not None and not req.kept:
+            await gw.policies.undo(req.facts, req.decision)  # type: ignore[arg-type]  # the one place /auth gives back
+
+
+def _request(gw: Gateway, headers: CIMultiDict, body: bytes) -> AuthRequest | None:
+    route = gw.routes.get(headers.get("X-Lmgate-Provider", ""))
+    if route is None:
+        return None
     raw_uri = headers.get("X-Lmgate-Uri", "")
     upstream_uri = raw_uri[len(route.config.prefix) :]
     path, _, query = upstream_uri.partition("?")
-    method = headers.get("X-Lmgate-Method", "POST")
     cred = route.api.client_credential(headers, query)
     handoff = Handoff(masked_key=mask_key(cred.key if cred else None), endpoint=client_text(path, MAX_ENDPOINT))
-    try:
-        _one_credential(headers, query)
-        entry = _authenticate(gw, route, cred)
-        handoff.key_id, handoff.owner = entry.id, entry.owner
-        _check_signature(gw, route, headers, cred, entry, raw_uri, body)
-        check_usable(entry, cred.key, time.time())  # disabled, expired: after the signature, which proves the key
-        path = _judged_path(route, path)
-        doc = await _json_body(body)
-        model = route.api.model_from_request(path, doc)  # judged whole; the handoff keeps it cut
-        handoff.model = None if model is None else client_text(model, MAX_MODEL)
-        handoff.stream = route.api.stream_requested(path, doc)
-        facts = RequestFacts(
-            key_id=entry.id,
-            owner=entry.owner,
-            model=model,
-            provider=route.name,
-            now=time.time(),
-            key_limits=entry.limits,
-            owner_limits=gw.policies.owner_limits(entry.owner),
-            request_id=headers.get("X-Lmgate-Request-Id", ""),
-            read_only=read_only(method, headers, query),
+    return AuthRequest(gw, route, headers, body, raw_uri, upstream_uri, path, query, cred, handoff)
+
+
+def _identify(req: AuthRequest) -> None:
+    _one_credential(req.headers, req.query)
+    entry = req.entry = _authenticate(req.gw, req.route, req.cred)
+    req.handoff.key_id, req.handoff.owner = entry.id, entry.owner
+    _check_signature(req.gw, req.route, req.headers, req.cred, entry, req.raw_uri, req.body)  # type: ignore[arg-type]
+    check_usable(entry, req.cred.key, time.time())  # type: ignore[union-attr]  # after the signature: it proves the key
+
+
+def _read(req: AuthRequest, doc: dict | None) -> None:
+    api, headers, entry, path = req.route.api, req.headers, req.entry, req.path
+    assert entry is not None
+    req.doc = doc
+    model = api.model_from_request(path, doc)  # judged whole; the handoff keeps it cut
+    req.handoff.model = None if model is None else client_text(model, MAX_MODEL)
+    req.handoff.stream = api.stream_requested(path, doc)
+    req.facts = RequestFacts(
+        key_id=entry.id,
+        owner=entry.owner,
+        model=model,
+        provider=req.route.name,
+        now=time.time(),
+        key_limits=entry.limits,
+        owner_limits=req.gw.policies.owner_limits(entry.owner),
+        request_id=headers.get("X-Lmgate-Request-Id", ""),
+        read_only=read_only(headers.get("X-Lmgate-Method", "POST"), headers, req.query),
+    )
+
+
+def _precheck(req: AuthRequest) -> None:
+    refusal = req.gw.policies.precheck(req.facts)  # type: ignore[arg-type]
+    if refusal is not None:
+        raise refusal
+
+
+async def _scan(req: AuthRequest) -> None:
+    req.handoff.dlp, redacted = await req.gw.dlp.check(req.route.config.kind, req.entry, req.body, req.doc)  # type: ignore[arg-type]
+    if redacted is not None and len(redacted) > req.gw.config.server.max_body_size:
+        # placeholders can be longer than what they replace; nginx fetches at most max_body_size
+        raise TooLarge(
+            f"lmgate: with its findings redacted the request body would be {len(redacted)} bytes, "
+            f"over the gateway limit of {int(req.gw.config.server.max_body_size)}"
         )
-        verdict = gw.policies.precheck(facts)
-        if verdict is not None:
-            raise verdict.as_gate_error()
-        # Every judgement that commits nothing (DLP, the upstream credential) comes before the one that
-        # does, so a refused request consumes nothing: no rpm hit, no max_parallel slot, not even for a
-        # moment (a refund could not promise that: a request meanwhile would see the slot taken). The
-        # price: a key over its limits still has its prompt scanned before its 429 (only with DLP on for
-        # it, and bounded by dlp.max_scan_ms); limits guard the provider account, which it never reaches.
-        handoff.dlp, redacted = await gw.dlp.check(route.config.kind, entry, body, doc)
-        if redacted is not None and len(redacted) > gw.config.server.max_body_size:
-            # placeholders can be longer than what they replace; nginx fetches at most max_body_size
-            raise TooLarge(
-                f"lmgate: with its findings redacted the request body would be {len(redacted)} bytes, "
-                f"over the gateway limit of {int(gw.config.server.max_body_size)}"
-            )
-        forwarded = body if redacted is None else redacted
-        view = RequestView(method, forwarded, headers)
-        rewrite = await gw.upstream.rewrite(route.name, route.config, entry, upstream_uri, view)
-        if redacted is not None:  # a pass-through key keeps its own headers on the rewrite path
-            rewrite = rewrite or with_client_keys(UpstreamRewrite(), headers)
-            rewrite.body = redacted
-        prompt_tokens = None
-        if gw.policies.reserves(facts) and not facts.read_only:  # budget_mode reserve, and a budget applies
-            prompt_tokens = await _prompt_tokens(route, doc, len(body)) if doc is not None else 0
-            price = gw.prices.lookup(route.api.name, model)
-            facts = dataclasses.replace(facts, reserve_usd=reservation_usd(route.api, path, doc, price, prompt_tokens))
-        decision = await _decide(gw, facts)  # judges and commits the counted rules in one store call
-        if decision.verdict is not None:
-            raise decision.verdict.as_gate_error()
-    except GateError as err:
-        if isinstance(err, DlpBlocked):
-            handoff.dlp = err.dlp
-        return _refuse(gw, route, headers, handoff, err)
-    handoff.lease = decision.lease_id
-    try:
-        if handoff.stream and doc is not None and not route.api.usage_in_stream(path, doc):
-            handoff.prompt_estimate = (
-                prompt_tokens if prompt_tokens is not None else await _prompt_tokens(route, doc, len(body))
-            )
-        reply = None if _nginx_gave_up(gw, headers) else allow_response(gw, handoff, rewrite)
-    except BaseException:  # no answer nginx can use (a 500 is a 503 to the client): undo what was committed
-        await gw.policies.undo(facts, decision)
-        raise
-    if reply is None:
-        await gw.policies.undo(facts, decision)
-        return NO_VERDICT
-    if decision.lease_id is None:  # nothing committed, nothing to undo
-        return reply
-    return Settled(*reply, settle=partial(_settle_allow, gw, facts, decision, reply[1]))
+    req.redacted = redacted
 
 
-async def _decide(gw: Gateway, facts: RequestFacts) -> Decision:
-    decision = await gw.policies.decide(facts, prechecked=True)
-    if _slot_taken(decision) and await gw.stats_intake.catch_up():
+async def _upstream_credential(req: AuthRequest) -> None:
+    gw, route, redacted = req.gw, req.route, req.redacted
+    forwarded = req.body if redacted is None else redacted
+    view = RequestView(req.headers.get("X-Lmgate-Method", "POST"), forwarded, req.headers)
+    rewrite = await gw.upstream.rewrite(route.name, route.config, req.entry, req.upstream_uri, view)  # type: ignore[arg-type]
+    if redacted is not None:  # a pass-through key keeps its own headers on the rewrite path
+        rewrite = rewrite or with_client_keys(UpstreamRewrite(), req.headers)
+        rewrite.body = redacted
+    req.rewrite = rewrite
+
+
+async def _reserve(req: AuthRequest) -> None:
+    route, doc, facts = req.route, req.doc, req.facts
+    assert facts is not None
+    req.prompt_tokens = await _prompt_tokens(route, doc, len(req.body)) if doc is not None else 0
+    price = req.gw.prices.lookup(route.api.name, facts.model)
+    reserve = reservation_usd(route.api, req.path, doc, price, req.prompt_tokens)
+    req.facts = dataclasses.replace(facts, reserve_usd=reserve)
+
+
+async def _decide(req: AuthRequest) -> None:
+    gw, facts = req.gw, req.facts
+    assert facts is not None
+    decision = req.decision = await gw.policies.decide(facts, prechecked=True)
+    if isinstance(decision.verdict, TooManyParallel) and await gw.stats_intake.catch_up():
         # nginx logs a request before it reads the next one on that connection: a client sending one
         # request after another finds its previous request's slot in the spool, not yet read
-        decision = await gw.policies.decide(facts, prechecked=True)
-    return decision
+        decision = req.decision = await gw.policies.decide(facts, prechecked=True)
+    if decision.verdict is not None:
+        raise decision.verdict
 
 
-def _slot_taken(decision: Decision) -> bool:
-    return decision.verdict is not None and decision.verdict.error_type == TOO_MANY_PARALLEL
+def _estimate_wanted(req: AuthRequest) -> bool:
+    """A stream that will not report usage: the prompt's tokens are counted now, for the stats line."""
+    return req.handoff.stream and req.doc is not None and not req.route.api.usage_in_stream(req.path, req.doc)
+
+
+def _allow(req: AuthRequest) -> Reply | Settled:
+    """204 + the handoff, unless nginx stopped waiting; what was committed rides with the answer."""
+    gw, handoff, decision = req.gw, req.handoff, req.decision
+    assert decision is not None
+    handoff.lease = decision.lease_id
+    if _nginx_gave_up(gw, req.headers):
+        return NO_VERDICT  # the finally of auth() undoes the commit
+    reply = allow_response(gw, handoff, req.rewrite)
+    req.kept = True
+    if decision.lease_id is None:  # nothing committed, nothing to undo
+        return reply
+    return Settled(*reply, settle=partial(_settle_allow, gw, req.facts, decision, reply[1]))
 
 
 def _check_signature(
@@ -245,26 +319,30 @@ async def _prompt_tokens(route: Route, doc: dict, size: int) -> int:
     return sum(count_tokens(t) for t in texts)
 
 
-async def _json_body(body: bytes) -> dict | None:
-    """The body's JSON object, None when it is none (the provider answers malformed JSON itself).
+def _json(body: bytes) -> dict | None:
+    """The body's JSON object, None when it is none (the provider answers malformed JSON itself); larger
+    bodies than BIG_BODY are parsed off the event loop.
 
     A repeated key is refused: the provider's parser might act on the copy the rules did not judge.
     """
     try:
-        return await asyncio.to_thread(parse_object, body) if len(body) > BIG_BODY else parse_object(body)
+        return parse_object(body)
     except AmbiguousJson as err:
         raise InvalidRequest(f"lmgate: the JSON body repeats a key in one object ({err}); send each key once") from None
 
 
-def _refuse(gw: Gateway, route: Route, headers: CIMultiDict, handoff: Handoff, err: GateError) -> Reply | Settled:
+def _refuse(req: AuthRequest, err: GateError) -> Reply | Settled:
     """The refusal in the provider's shape; its stats line is written once nginx has it (else nginx's 503
     line is the request's only one)."""
+    gw, route, headers = req.gw, req.route, req.headers
     if _nginx_gave_up(gw, headers):
         return NO_VERDICT
+    if err.dlp is not None:  # what DLP found: types and counts, never values
+        req.handoff.dlp = err.dlp
     status = route.api.error_status(err.kind, err.status)
     record = refusal_record(
         route=route.name,
-        handoff=handoff,
+        handoff=req.handoff,
         status=status,
         error_type=err.error_type,
         request_id=headers.get("X-Lmgate-Request-Id", ""),

@@ -14,11 +14,12 @@ import re
 from lmgate.credentials import parse_ref
 from lmgate.dlp.settings import parse_mode
 from lmgate.expiry import expires_cell
-from lmgate.policies.limits import LIMIT_COLUMNS, check_pattern, parse_key_limits
-from lmgate.policies.periods import PERIOD_KINDS
+from lmgate.policies.limits import parse_key_limits
+from lmgate.policies.registry import key_columns
+from lmgate.policies.settings import SETTINGS, positive_int, positive_usd
 
 #: what PATCH and ``lmgate keys update`` may change; create also takes ``id``
-EDITABLE: tuple[str, ...] = ("owner", *LIMIT_COLUMNS, "dlp", "expires", "disabled", "upstream_key")
+EDITABLE: tuple[str, ...] = ("owner", *key_columns(), "dlp", "expires", "disabled", "upstream_key")
 #: id of a new key: a label value, a URL path segment and a first CSV cell (never a comment) as it is
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$", re.ASCII)
 MAX_CELL = 1024
@@ -80,7 +81,7 @@ def _text(name: str, value: object) -> str:
         return ";".join(p.strip() for p in value)
     if isinstance(value, str):
         return value.strip()
-    numeric = name in LIMIT_COLUMNS and name not in ("models", "budget_period")
+    numeric = name in SETTINGS and SETTINGS[name].parse in (positive_int, positive_usd)
     if numeric and isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     kind = "a number" if numeric else "true or false" if name == "disabled" else "a string"
@@ -89,16 +90,11 @@ def _text(name: str, value: object) -> str:
 
 def _checked(name: str, text: str, now: float) -> str:
     """The normal form of a non-empty cell, or ValueError."""
-    if name == "models":
-        patterns = [check_pattern("column models", p) for p in text.split(";") if p.strip()]
-        if not patterns:
-            raise ValueError("no model pattern between the ';'")
-        return ";".join(patterns)
+    if name == "models":  # its normal form: patterns trimmed
+        return ";".join(SETTINGS[name].parse(text))  # type: ignore[arg-type]
     if name == "budget_period":
-        if text.lower() not in PERIOD_KINDS:
-            raise ValueError(f"{text!r} is not one of {', '.join(PERIOD_KINDS)}")
-        return text.lower()
-    if name in LIMIT_COLUMNS:
+        return str(SETTINGS[name].parse(text))
+    if name in SETTINGS and SETTINGS[name].key:
         parse_key_limits({name: text})
         return text
     if name == "dlp":

@@ -10,79 +10,47 @@ from __future__ import annotations
 
 import threading
 
-from lmgate.dlp.gate import DlpBlocked, DlpNotReady
-from lmgate.errors import (
-    Forbidden,
-    GateError,
-    InvalidRequest,
-    KeyDisabled,
-    KeyExpired,
-    NotFound,
-    RateLimited,
-    TooLarge,
-    Unauthorized,
-    Unavailable,
-)
-from lmgate.policies.base import (
-    BUDGET_EXCEEDED,
-    MODEL_NOT_ALLOWED,
-    RATE_LIMITED_RPM,
-    RATE_LIMITED_TPM,
-    STORE_UNAVAILABLE,
-    TOO_MANY_PARALLEL,
-)
-from lmgate.stats.record import (
-    CAPTURE_TRUNCATED,
-    CLIENT_DISCONNECT,
-    UNREADABLE_BODY,
-    UPSTREAM_CLOSED,
-    UPSTREAM_ERROR,
-    UPSTREAM_TIMEOUT,
-    UPSTREAM_UNREACHABLE,
-)
-
-SIDECAR_UNAVAILABLE = "sidecar_unavailable"  # nginx.conf.j2 sets it when /auth gave no verdict
-STATS_ERROR = "stats_error"  # stats/intake.py: the line of a request whose usage could not be read
+from lmgate.errors import ErrorType as E
 
 #: the stats line's error_type of a request the gateway answered itself -> the refusal reason label
 REFUSAL_REASONS: dict[str, str] = {
-    Unauthorized.error_type: "unauthorized",
-    KeyExpired.error_type: "key_expired",
-    KeyDisabled.error_type: "key_disabled",
-    MODEL_NOT_ALLOWED: "model",
-    RATE_LIMITED_RPM: "rpm",
-    RATE_LIMITED_TPM: "tpm",
-    BUDGET_EXCEEDED: "budget",
-    TOO_MANY_PARALLEL: "max_parallel",
-    DlpBlocked.error_type: "dlp",
-    DlpNotReady.error_type: "dlp_not_ready",
-    SIDECAR_UNAVAILABLE: "sidecar_unavailable",
-    TooLarge.error_type: "too_large",
-    UPSTREAM_UNREACHABLE: "upstream_unreachable",
-    STORE_UNAVAILABLE: "store_unavailable",
+    E.UNAUTHORIZED: "unauthorized",
+    E.KEY_EXPIRED: "key_expired",
+    E.KEY_DISABLED: "key_disabled",
+    E.MODEL_NOT_ALLOWED: "model",
+    E.RATE_LIMITED_RPM: "rpm",
+    E.RATE_LIMITED_TPM: "tpm",
+    E.BUDGET_EXCEEDED: "budget",
+    E.TOO_MANY_PARALLEL: "max_parallel",
+    E.DLP_BLOCKED: "dlp",
+    E.DLP_NOT_READY: "dlp_not_ready",
+    E.SIDECAR_UNAVAILABLE: "sidecar_unavailable",
+    E.TOO_LARGE: "too_large",
+    E.UPSTREAM_UNREACHABLE: "upstream_unreachable",
+    E.POLICY_STORE_UNAVAILABLE: "store_unavailable",
     # the generic refusals of lmgate/errors.py, for a module that raises one
-    InvalidRequest.error_type: "invalid_request",
-    Forbidden.error_type: "forbidden",
-    NotFound.error_type: "not_found",
-    RateLimited.error_type: "rate_limited",
-    Unavailable.error_type: "unavailable",
-    GateError.error_type: "gateway_error",
+    E.INVALID_REQUEST: "invalid_request",
+    E.FORBIDDEN: "forbidden",
+    E.NOT_FOUND: "not_found",
+    E.RATE_LIMITED: "rate_limited",
+    E.UNAVAILABLE: "unavailable",
+    E.GATEWAY_ERROR: "gateway_error",
 }
 #: error_type values of requests that were forwarded: no refusal (a provider that went silent or hung up
 #: mid-answer was reached: its answer, whole or cut, is the provider's)
 FORWARDED = frozenset(
     (
-        UPSTREAM_ERROR,
-        UPSTREAM_TIMEOUT,
-        UPSTREAM_CLOSED,
-        CLIENT_DISCONNECT,
-        CAPTURE_TRUNCATED,
-        UNREADABLE_BODY,
-        STATS_ERROR,
+        E.UPSTREAM_ERROR,
+        E.UPSTREAM_TIMEOUT,
+        E.UPSTREAM_CLOSED,
+        E.CLIENT_DISCONNECT,
+        E.CAPTURE_TRUNCATED,
+        E.UNREADABLE_BODY,
+        E.STATS_ERROR,
     )
 )
 #: error_type values counted in lmgate_upstream_errors_total
-UPSTREAM_FAILURES = frozenset((UPSTREAM_ERROR, UPSTREAM_UNREACHABLE, UPSTREAM_TIMEOUT, UPSTREAM_CLOSED))
+UPSTREAM_FAILURES = frozenset((E.UPSTREAM_ERROR, E.UPSTREAM_UNREACHABLE, E.UPSTREAM_TIMEOUT, E.UPSTREAM_CLOSED))
 
 OTHER = "other"  # the model label past the cap
 

@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass
 
 from lmgate.errors import GateError
 from lmgate.policies.limits import NO_LIMITS, Limits
-from lmgate.providers.base import ErrorKind
+from lmgate.policies.settings import Setting
 from lmgate.store.base import Check, Outcome
-
-# error_type values of refusals, for the stats line
-MODEL_NOT_ALLOWED = "model_not_allowed"
-RATE_LIMITED_RPM = "rate_limited_rpm"
-RATE_LIMITED_TPM = "rate_limited_tpm"
-BUDGET_EXCEEDED = "budget_exceeded"
-TOO_MANY_PARALLEL = "too_many_parallel"
-STORE_UNAVAILABLE = "policy_store_unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,42 +27,41 @@ class RequestFacts:
     reserve_usd: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """A refusal: rendered by the auth handler in the provider's error shape."""
-
-    status: int  # 403, 429 or 503
-    kind: ErrorKind  # PERMISSION, RATE_LIMIT, QUOTA or UNAVAILABLE
-    error_type: str  # the stats line's error_type
-    message: str
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def as_gate_error(self) -> GateError:
-        err = GateError(self.message, dict(self.headers))
-        err.status, err.kind, err.error_type = self.status, self.kind, self.error_type
-        return err
-
-
 @dataclass(slots=True)  # not frozen: made on every request, and a frozen __init__ costs more
 class Decision:
     allowed: bool
-    verdict: Verdict | None = None  # the refusal when not allowed
+    verdict: GateError | None = None  # the refusal when not allowed
     lease_id: str | None = None  # give it back via record_usage/release after the response; None: nothing to report
 
 
-class Policy(Protocol):
-    """One rule. Pure parts only: counting is the store's, in one atomic call for all policies.
+class Policy:
+    """One rule, behind one interface; subclasses override what they judge. Pure parts only: counting is the
+    store's, in one atomic call for all policies.
 
-    ``precheck`` decides what needs no counter (model rules); ``checks`` lists
-    what the store must count for this request, key before owner; ``verdict``
-    phrases the refusal when the store says one of those checks failed.
+    ``settings`` declares what a key or owner may set (``policies/settings.py``), ``refusals`` the
+    ``GateError`` classes it answers with (``lmgate/errors.py``), ``rules`` the store rules it phrases
+    refusals for. ``precheck`` decides what needs no counter (model rules); ``checks`` lists what the
+    store must count for this request, key before owner; ``verdict`` phrases the refusal when the store
+    says one of those checks failed; ``check_settings`` is the rule across its settings (a budget period
+    needs a budget); ``where`` prefixes its message, ``scope`` is "key" or "owner".
     """
 
-    def precheck(self, facts: RequestFacts) -> Verdict | None: ...
+    name: str = ""
+    settings: tuple[Setting, ...] = ()
+    refusals: tuple[type[GateError], ...] = ()
+    rules: tuple[str, ...] = ()
 
-    def checks(self, facts: RequestFacts) -> Sequence[Check]: ...
+    def check_settings(self, values: dict[str, object], where: str, scope: str) -> None:
+        return None
 
-    def verdict(self, facts: RequestFacts, check: Check, outcome: Outcome) -> Verdict: ...
+    def precheck(self, facts: RequestFacts) -> GateError | None:
+        return None
+
+    def checks(self, facts: RequestFacts) -> Sequence[Check]:
+        return ()
+
+    def verdict(self, facts: RequestFacts, check: Check, outcome: Outcome) -> GateError:
+        raise AssertionError(f"the {self.name} policy counts nothing")
 
 
 def who(facts: RequestFacts, scope: str) -> str:

@@ -5,17 +5,30 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from lmgate.policies.base import BUDGET_EXCEEDED, RequestFacts, Verdict, who
-from lmgate.policies.periods import period_of
-from lmgate.providers.base import ErrorKind
+from lmgate.errors import QuotaExceeded
+from lmgate.policies.base import Policy, RequestFacts, who
+from lmgate.policies.settings import Setting, choice, positive_usd
 from lmgate.store.base import BUDGET, FIT_TOLERANCE, Check, Outcome, key_scope, owner_scope
+from lmgate.store.periods import PERIOD_KINDS, period_of
 
 _LABEL = {"day": "daily", "month": "monthly", "total": "total"}
 
 
-class BudgetPolicy:
-    def precheck(self, facts: RequestFacts) -> Verdict | None:
-        return None
+class BudgetPolicy(Policy):
+    name = "budget"
+    settings = (
+        Setting("budget_usd", "spend allowed per `budget_period`, in US dollars", positive_usd, "store"),
+        Setting(
+            "budget_period", "`day`, `month` (UTC) or `total` (forever)", choice(*PERIOD_KINDS), "modifier", "month"
+        ),
+    )
+    refusals = (QuotaExceeded,)
+    rules = (BUDGET,)
+
+    def check_settings(self, values: dict[str, object], where: str, scope: str) -> None:
+        # keys only: owner configs with a lone budget_period were always accepted
+        if scope == "key" and "budget_period" in values and "budget_usd" not in values:
+            raise ValueError(f"{where}budget_period: set without budget_usd")
 
     def checks(self, facts: RequestFacts) -> Sequence[Check]:
         out = []
@@ -26,7 +39,7 @@ class BudgetPolicy:
             out.append(Check(BUDGET, owner_scope(facts.owner), o.budget_usd, o.budget_period))
         return out
 
-    def verdict(self, facts: RequestFacts, check: Check, outcome: Outcome) -> Verdict:
+    def verdict(self, facts: RequestFacts, check: Check, outcome: Outcome) -> QuotaExceeded:
         assert check.period is not None
         period = period_of(check.period, facts.now)
         spent = f"lmgate: {who(facts, check.scope)} has spent {usd(outcome.value)} of its {usd(check.limit)}"
@@ -34,10 +47,10 @@ class BudgetPolicy:
         if outcome.value < check.limit:  # not spent: refused for what requests in flight and this one may cost
             return _reservation_verdict(facts, check, outcome, f"{spent} {label} budget")
         if period.kind == "total":  # never resets: only an admin can help
-            return Verdict(429, ErrorKind.QUOTA, BUDGET_EXCEEDED, f"{spent} total budget; it does not reset")
+            return QuotaExceeded(f"{spent} total budget; it does not reset")
         retry = max(1, math.ceil(period.end - facts.now))
         message = f"{spent} {label} budget; it resets at {period.iso_end()}"
-        return Verdict(429, ErrorKind.QUOTA, BUDGET_EXCEEDED, message, {"Retry-After": str(retry)})
+        return QuotaExceeded(message, retry_after=retry)
 
 
 BUDGETS = BudgetPolicy()
@@ -45,16 +58,16 @@ BUDGETS = BudgetPolicy()
 RESERVED_RETRY = 2  # seconds: a refusal for money held by requests in flight may pass once they settle
 
 
-def _reservation_verdict(facts: RequestFacts, check: Check, outcome: Outcome, spent: str) -> Verdict:
+def _reservation_verdict(facts: RequestFacts, check: Check, outcome: Outcome, spent: str) -> QuotaExceeded:
     """budget_mode reserve: the budget is not used up, but this request's most possible cost does not fit."""
     may_cost = f"this request may cost up to {usd(facts.reserve_usd)} (its output limit at the model's price)"
     if outcome.value + facts.reserve_usd > check.limit + FIT_TOLERANCE:  # cannot fit, whatever settles
         left = usd(check.limit - outcome.value)
         message = f"{spent}; {may_cost}, more than the {left} left; lower its max output tokens"
-        return Verdict(429, ErrorKind.QUOTA, BUDGET_EXCEEDED, message)
+        return QuotaExceeded(message)
     message = f"{spent} and requests in flight hold {usd(outcome.reserved)}"
     message += f"; {may_cost}; retry when they finish" if facts.reserve_usd else "; retry when they finish"
-    return Verdict(429, ErrorKind.QUOTA, BUDGET_EXCEEDED, message, {"Retry-After": str(RESERVED_RETRY)})
+    return QuotaExceeded(message, retry_after=RESERVED_RETRY)
 
 
 def usd(amount: float) -> str:

@@ -21,38 +21,20 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from lmgate.config import PolicyConfig
+from lmgate.errors import GateError, PolicyStoreUnavailable
 from lmgate.lograte import RateLimitedLog
-from lmgate.policies.base import STORE_UNAVAILABLE, Decision, Policy, RequestFacts, Verdict
-from lmgate.policies.budget import BUDGETS
+from lmgate.policies.base import Decision, Policy, RequestFacts
 from lmgate.policies.limits import NO_LIMITS, Limits, limits_from_owner
-from lmgate.policies.models import MODELS
-from lmgate.policies.parallel import PARALLELS
-from lmgate.policies.periods import Period, period_of
-from lmgate.policies.ratelimit import RATE_LIMITS
-from lmgate.providers.base import ErrorKind
-from lmgate.store.base import (
-    BUDGET,
-    PARALLEL,
-    RPM,
-    TPM,
-    Check,
-    Outcome,
-    Store,
-    StoreUnavailable,
-    key_scope,
-    owner_scope,
-)
+from lmgate.policies.registry import POLICIES
+from lmgate.store.base import Check, Outcome, Store, StoreUnavailable, key_scope, owner_scope
+from lmgate.store.periods import Period, period_of
 
 log = logging.getLogger("lmgate.policies")
 
 # seed_spend(since_epoch, key_id=None, owner=None) -> USD spent since then (from the stats rollups)
 SeedSpend = Callable[..., float | Awaitable[float]]
 
-# The order rules are judged in: prechecks need no store; counted rules go to the store in one call.
-PRECHECKS: tuple[Policy, ...] = (MODELS,)
-COUNTED: tuple[Policy, ...] = (BUDGETS, PARALLELS, RATE_LIMITS)
 PLAN_CACHE_SIZE = 100_000
-RULE_POLICY: dict[str, Policy] = {BUDGET: BUDGETS, PARALLEL: PARALLELS, RPM: RATE_LIMITS, TPM: RATE_LIMITS}
 ALLOWED = Decision(True)
 SEED_GRACE = 5.0  # seconds a finished seed stays shared
 
@@ -81,6 +63,11 @@ class PolicyEngine:
         self._plans: dict[tuple[str, str], tuple[Limits, Limits, tuple[Check, ...]]] = {}
         self._seeding: dict[tuple[str, str], asyncio.Future[None]] = {}
         self._store_errors = RateLimitedLog(log)
+        # The order rules are judged in (policies/registry.py): prechecks need no store; counted rules go to
+        # the store in one call. Read once: config.policies.extra has added its policies by now.
+        self._prechecks = tuple(p for p in POLICIES if type(p).precheck is not Policy.precheck)
+        self._counted = tuple(p for p in POLICIES if type(p).checks is not Policy.checks)
+        self._rule_policy = {rule: p for p in POLICIES for rule in p.rules}
 
     @classmethod
     def from_config(cls, config: PolicyConfig, seed_spend: SeedSpend | None = None) -> PolicyEngine:
@@ -97,13 +84,16 @@ class PolicyEngine:
     def reserves(self, facts: RequestFacts) -> bool:
         """Whether ``decide`` should hold what this request can cost: budget_mode reserve and a budget on
         its key or owner (only then is the amount worth computing)."""
-        return self._reserve and (facts.key_limits.budget_usd is not None or facts.owner_limits.budget_usd is not None)
+        k, o = facts.key_limits, facts.owner_limits
+        if not self._reserve or (k.stateless and o.stateless):  # no counted setting, so no budget: asked per request
+            return False
+        return k.budget_usd is not None or o.budget_usd is not None
 
-    def precheck(self, facts: RequestFacts) -> Verdict | None:
+    def precheck(self, facts: RequestFacts) -> GateError | None:
         """The rules that need no store (model rules): a refusal, or None. Commits nothing."""
-        if facts.key_limits.model_re is None and facts.owner_limits.model_re is None:  # the only precheck so far
+        if not (facts.key_limits.needs_precheck or facts.owner_limits.needs_precheck):
             return None
-        for policy in PRECHECKS:
+        for policy in self._prechecks:
             verdict = policy.precheck(facts)
             if verdict is not None:
                 return verdict
@@ -135,11 +125,11 @@ class PolicyEngine:
             self._store_failed(e, "decide")
             if self._fail_open:
                 return Decision(True, None, lease_id)  # still report usage: the store may be back by then
-            return Decision(False, _UNAVAILABLE)
+            return Decision(False, _unavailable())
         if outcome.denied is None:
             return Decision(True, None, lease_id)
         check = checks[outcome.denied]
-        return Decision(False, RULE_POLICY[check.rule].verdict(facts, check, outcome))
+        return Decision(False, self._rule_policy[check.rule].verdict(facts, check, outcome))
 
     def _plan(self, facts: RequestFacts) -> tuple[Check, ...]:
         """The checks for this key and owner, in rule order; cached while their Limits objects stay the same."""
@@ -147,7 +137,7 @@ class PolicyEngine:
         hit = self._plans.get(ident)
         if hit is not None and hit[0] is facts.key_limits and hit[1] is facts.owner_limits:
             return hit[2]
-        checks = tuple(c for policy in COUNTED for c in policy.checks(facts))
+        checks = tuple(c for policy in self._counted for c in policy.checks(facts))
         if len(self._plans) >= PLAN_CACHE_SIZE:  # keys come and go with allow-list edits
             self._plans.clear()
         self._plans[ident] = (facts.key_limits, facts.owner_limits, checks)
@@ -254,9 +244,6 @@ class PolicyEngine:
         return self._store_errors.total
 
 
-_UNAVAILABLE = Verdict(
-    503,
-    ErrorKind.UNAVAILABLE,
-    STORE_UNAVAILABLE,
-    "lmgate: the gateway cannot check this key's limits right now; try again shortly",
-)
+def _unavailable() -> PolicyStoreUnavailable:
+    """Built per refusal: an exception raised carries its traceback, so none is shared between requests."""
+    return PolicyStoreUnavailable("lmgate: the gateway cannot check this key's limits right now; try again shortly")

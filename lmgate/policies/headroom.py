@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from lmgate.lograte import RateLimitedLog
 from lmgate.policies.limits import Limits
-from lmgate.policies.periods import Period, PeriodKind, period_of
 from lmgate.store.base import ScopeUse, Store, StoreUnavailable, key_scope, owner_scope
+from lmgate.store.periods import Period, PeriodKind, period_of
 
 log = logging.getLogger("lmgate.policies")
 _ROLLUPS_FAILED = RateLimitedLog(log, logging.WARNING, interval=60.0)

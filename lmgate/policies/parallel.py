@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from lmgate.policies.base import TOO_MANY_PARALLEL, RequestFacts, Verdict, who
-from lmgate.providers.base import ErrorKind
+from lmgate.errors import TooManyParallel
+from lmgate.policies.base import Policy, RequestFacts, who
+from lmgate.policies.settings import Setting, positive_int
 from lmgate.store.base import PARALLEL, Check, Outcome, key_scope, owner_scope
 
 
-class ParallelPolicy:
-    def precheck(self, facts: RequestFacts) -> Verdict | None:
-        return None
+class ParallelPolicy(Policy):
+    name = "parallel"
+    settings = (
+        Setting(
+            "max_parallel", "requests in flight (released when the response ends or the client hangs up)",
+            positive_int, "store",
+        ),
+    )  # fmt: skip
+    refusals = (TooManyParallel,)
+    rules = (PARALLEL,)
 
     def checks(self, facts: RequestFacts) -> Sequence[Check]:
         out = []
@@ -21,12 +29,12 @@ class ParallelPolicy:
             out.append(Check(PARALLEL, owner_scope(facts.owner), facts.owner_limits.max_parallel))
         return out
 
-    def verdict(self, facts: RequestFacts, check: Check, outcome: Outcome) -> Verdict:
+    def verdict(self, facts: RequestFacts, check: Check, outcome: Outcome) -> TooManyParallel:
         message = (
             f"lmgate: {who(facts, check.scope)} already has {int(outcome.value)} requests in flight "
             f"(max_parallel {int(check.limit)}); retry when one finishes"
         )
-        return Verdict(429, ErrorKind.RATE_LIMIT, TOO_MANY_PARALLEL, message, {"Retry-After": "1"})
+        return TooManyParallel(message, retry_after=1)
 
 
 PARALLELS = ParallelPolicy()

@@ -13,14 +13,20 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from lmgate.policies.base import RATE_LIMITED_RPM, RATE_LIMITED_TPM, RequestFacts, Verdict, who
-from lmgate.providers.base import ErrorKind
+from lmgate.errors import RateLimited, RpmExceeded, TpmExceeded
+from lmgate.policies.base import Policy, RequestFacts, who
+from lmgate.policies.settings import Setting, positive_int
 from lmgate.store.base import RPM, TPM, Check, Outcome, key_scope, owner_scope
 
 
-class RateLimitPolicy:
-    def precheck(self, facts: RequestFacts) -> Verdict | None:
-        return None
+class RateLimitPolicy(Policy):
+    name = "ratelimit"
+    settings = (
+        Setting("rpm", "requests in any 60 s", positive_int, "store"),
+        Setting("tpm", "tokens (real usage of finished requests) in the last 60 s", positive_int, "store"),
+    )
+    refusals = (RpmExceeded, TpmExceeded)
+    rules = (RPM, TPM)
 
     def checks(self, facts: RequestFacts) -> Sequence[Check]:
         out = []
@@ -35,27 +41,26 @@ class RateLimitPolicy:
             out.append(Check(TPM, owner_scope(facts.owner), o.tpm))
         return out
 
-    def verdict(self, facts: RequestFacts, check: Check, outcome: Outcome) -> Verdict:
+    def verdict(self, facts: RequestFacts, check: Check, outcome: Outcome) -> RateLimited:
         # reset_at is when the next request would pass: the oldest hit leaves (rpm), or enough tokens do (tpm)
         wait = max(0.0, (outcome.reset_at if outcome.reset_at is not None else facts.now + 1) - facts.now)
         retry = max(1, math.ceil(wait))
         limit, used = int(check.limit), int(outcome.value)
         if check.rule == RPM:
-            suffix, error_type = "requests", RATE_LIMITED_RPM
+            suffix, refusal = "requests", RpmExceeded
             message = f"lmgate: {who(facts, check.scope)} is over its limit of {limit} requests per minute"
         else:
-            suffix, error_type = "tokens", RATE_LIMITED_TPM
+            suffix, refusal = "tokens", TpmExceeded
             message = (
                 f"lmgate: {who(facts, check.scope)} used {used} tokens in the last minute, "
                 f"over its limit of {limit} tokens per minute"
             )
         headers = {
-            "Retry-After": str(retry),
             f"x-ratelimit-limit-{suffix}": str(limit),
             f"x-ratelimit-remaining-{suffix}": str(max(0, limit - used)),
             f"x-ratelimit-reset-{suffix}": go_duration(wait),
         }
-        return Verdict(429, ErrorKind.RATE_LIMIT, error_type, f"{message}; retry in {retry}s", headers)
+        return refusal(f"{message}; retry in {retry}s", retry_after=retry, headers=headers)
 
 
 def go_duration(seconds: float) -> str:

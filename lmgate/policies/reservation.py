@@ -17,9 +17,13 @@ real input is mostly those can settle above its hold by that much input.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lmgate.pricing import ModelPrice, cost_usd
-from lmgate.providers.base import Provider
 from lmgate.usage import Usage
+
+if TYPE_CHECKING:  # a provider is passed in: policies judge facts, they import no provider
+    from lmgate.providers.base import Provider
 
 # Output tokens held for a request that states no cap, on a model the price list gives no output limit:
 # the OpenAI and Anthropic defaults of their SDKs' examples; such models are rare in the shipped prices.

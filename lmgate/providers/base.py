@@ -19,15 +19,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict
 
+from lmgate.errors import ErrorKind  # provider modules take it from their interface
 from lmgate.keys import extract_key
-from lmgate.stats.capture import Capture
-from lmgate.streams import json_array_events, sse_events
+from lmgate.streams import Capture, json_array_events, sse_events
 from lmgate.usage import Usage
 
 if TYPE_CHECKING:
@@ -39,19 +38,6 @@ JsonPath = tuple[str | int, ...]
 #: the strings of a request the model reads, each with its location (``Provider.prompt_fields``);
 #: built by appending, which costs less than nested generators on long conversations
 PromptTexts = list[tuple[JsonPath, str]]
-
-
-class ErrorKind(StrEnum):
-    """Gateway-made errors, rendered by each provider in its own JSON shape."""
-
-    INVALID_REQUEST = "invalid_request"  # 400
-    AUTHENTICATION = "authentication"  # 401
-    PERMISSION = "permission"  # 403
-    NOT_FOUND = "not_found"  # 404
-    TOO_LARGE = "too_large"  # 413
-    RATE_LIMIT = "rate_limit"  # 429
-    QUOTA = "quota"  # 429, budget spent
-    UNAVAILABLE = "unavailable"  # 503
 
 
 @dataclass(frozen=True, slots=True)

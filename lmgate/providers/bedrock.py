@@ -55,7 +55,7 @@ from lmgate.providers.base import (
 )
 from lmgate.rewrite import UpstreamRewrite
 from lmgate.sigv4 import SignatureError, parse_authorization, sign_upstream, verify_client_signature
-from lmgate.stats.capture import Capture
+from lmgate.streams import Capture
 from lmgate.usage import Usage
 
 OPERATION_RE = re.compile(r"^/model/(?P<model>[^/?]+)/(?P<op>[A-Za-z-]+)/?$")

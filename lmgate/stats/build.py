@@ -7,19 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from lmgate.errors import ErrorType
 from lmgate.handoff import CTX_HEADER, Handoff
 from lmgate.pricing import PriceBook
 from lmgate.providers.base import Provider
 from lmgate.stats.capture import decode, reassemble
 from lmgate.stats.line import FACTS, FACTS_FIELD, fact_names, usage_headers
-from lmgate.stats.record import (
-    CAPTURE_TRUNCATED,
-    CLIENT_DISCONNECT,
-    UNREADABLE_BODY,
-    UPSTREAM_ERROR,
-    UPSTREAM_UNREACHABLE,
-    StatsRecord,
-)
+from lmgate.stats.record import StatsRecord
 from lmgate.tokens import count_tokens
 from lmgate.usage import Usage
 
@@ -159,13 +153,13 @@ def exchange_record(ex: Exchange, api: Provider, body: bytes, prices: PriceBook)
         error_type = ex.gateway_error
     elif not ex.completed and usage.usage_source != "provider":
         # SDKs hang up right after the final event; with the provider's usage in hand the stream was whole
-        error_type = CLIENT_DISCONNECT
+        error_type = ErrorType.CLIENT_DISCONNECT
     elif ex.status >= 400:
-        error_type = UPSTREAM_ERROR if ex.upstream_header_time is not None else UPSTREAM_UNREACHABLE
+        error_type = ErrorType.UPSTREAM_ERROR if ex.upstream_header_time is not None else ErrorType.UPSTREAM_UNREACHABLE
     elif captured.gaps:
-        error_type = CAPTURE_TRUNCATED
+        error_type = ErrorType.CAPTURE_TRUNCATED
     elif decoded is None:
-        error_type = UNREADABLE_BODY
+        error_type = ErrorType.UNREADABLE_BODY
     h = ex.handoff
     return StatsRecord(
         ts=_iso(ex.end - ex.request_time),

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
+from lmgate.errors import ErrorType
 from lmgate.handoff import CTX_HEADER, Handoff
 from lmgate.policies.engine import PolicyEngine
 from lmgate.pricing import PriceBook
@@ -142,7 +143,7 @@ class StatsIntake:
                 route=headers.get("X-Lmgate-Provider", ""),
                 handoff=handoff,
                 status=int_or_zero(facts(headers)["status"]),
-                error_type="stats_error",
+                error_type=ErrorType.STATS_ERROR,
                 request_id=headers.get("X-Lmgate-Request-Id", ""),
                 now=at,
             )

@@ -38,7 +38,7 @@ from typing import NamedTuple
 
 import orjson
 
-from lmgate.config import ConfigError
+from lmgate.errors import ConfigError
 from lmgate.stats.line import FACTS_FIELD, FIELDS, MSEC_INDEX, VERSION
 
 log = logging.getLogger("lmgate.stats")

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from lmgate.policies.periods import Period, PeriodKind
+from lmgate.store.periods import Period, PeriodKind
 
 # Rules a store counts, in the order they are judged.
 BUDGET, PARALLEL, RPM, TPM = "budget", "parallel", "rpm", "tpm"

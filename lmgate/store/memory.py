@@ -15,7 +15,6 @@ from bisect import bisect_left
 from collections import deque
 from collections.abc import Sequence
 
-from lmgate.policies.periods import PERIOD_KINDS, Period, period_of
 from lmgate.store.base import (
     BUDGET,
     FIT_TOLERANCE,
@@ -28,6 +27,7 @@ from lmgate.store.base import (
     ScopeUse,
     tpm_first_bucket,
 )
+from lmgate.store.periods import PERIOD_KINDS, Period, period_of
 
 
 class _TimeLog:

@@ -26,7 +26,6 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from lmgate.policies.periods import PERIOD_KINDS, Period, period_of
 from lmgate.store.base import (
     BUDGET,
     FIT_TOLERANCE,
@@ -41,6 +40,7 @@ from lmgate.store.base import (
     StoreUnavailable,
     tpm_first_bucket,
 )
+from lmgate.store.periods import PERIOD_KINDS, Period, period_of
 
 # Budget holds, shared by the scripts: the hold ZSET and HASH of one scope. A hold's amount is kept with
 # the sum of all ('*'; lease ids never are '*'), which starts from 0 again when nothing is held.

@@ -14,10 +14,16 @@ import openai
 import orjson
 import pytest
 
-from lmgate.stats.record import CLIENT_DISCONNECT, UPSTREAM_CLOSED, UPSTREAM_TIMEOUT
+from lmgate.errors import ErrorType
 from tests.e2e.conftest import KEYS, ROWS
 from tests.e2e.harness import Gateway
 from tests.e2e.test_gateway import oai
+
+CLIENT_DISCONNECT, UPSTREAM_CLOSED, UPSTREAM_TIMEOUT = (
+    ErrorType.CLIENT_DISCONNECT,
+    ErrorType.UPSTREAM_CLOSED,
+    ErrorType.UPSTREAM_TIMEOUT,
+)
 
 TIMEOUT = 1.0  # server.upstream_timeout: nginx's proxy_read_timeout
 HI = [{"role": "user", "content": "hi"}]

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from lmgate.stats.capture import Capture, reassemble
+from lmgate.stats.capture import reassemble
+from lmgate.streams import Capture
 
 ROOT = Path(__file__).resolve().parents[2]
 NJS_DIR = ROOT / "nginx" / "njs"

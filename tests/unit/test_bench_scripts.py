@@ -22,6 +22,7 @@ PUBLIC: dict[str, set[str]] = {
     "lmgate.config": {"load_config", "DlpConfig", "PolicyConfig"},  # the config schema
     "lmgate.gateway": {"Gateway"},  # Gateway.from_config: the sidecar's parts, as it builds them
     "lmgate.handoff": {"Handoff"},  # what /auth hands nginx, and nginx writes into a spool line
+    "lmgate.handlers.auth": {"auth"},  # the /auth handler, called as the fast path calls it (bench_auth.py)
     "lmgate.stats.spool": {"parse_line"},  # a spool line as nginx writes it -> the intake's entry
     "lmgate.policies.engine": {"PolicyEngine"},
     "lmgate.policies.base": {"RequestFacts"},  # PolicyEngine.decide's argument

@@ -3,7 +3,8 @@ import os
 import pytest
 
 from lmgate import config
-from lmgate.config import ConfigError, load_config
+from lmgate.config import load_config
+from lmgate.errors import ConfigError
 
 
 def test_defaults_without_a_file(tmp_path, monkeypatch):

@@ -64,7 +64,7 @@ def test_upstream_keepalive_sizes_every_per_request_pool(tmp_path):
 
 @pytest.mark.parametrize(("value", "message"), [("0", "greater than or equal to 1"), ("lots", "valid integer")])
 def test_a_bad_upstream_keepalive_names_the_key(tmp_path, value, message):
-    from lmgate.config import ConfigError
+    from lmgate.errors import ConfigError
 
     with pytest.raises(ConfigError) as e:
         _config(tmp_path, f"  upstream_keepalive: {value}\n")

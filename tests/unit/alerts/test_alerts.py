@@ -10,7 +10,7 @@ import time
 from lmgate.alerts import Alerts
 from lmgate.config import AlertsConfig
 from lmgate.policies.headroom import BUDGET, KEY, LimitUse, Snapshot
-from lmgate.policies.periods import period_of
+from lmgate.store.periods import period_of
 from tests.e2e.harness import wait_for
 from tests.webhook_receiver import WebhookReceiver
 

@@ -6,7 +6,7 @@ import math
 
 from lmgate.alerts.budget import BudgetAlerts
 from lmgate.policies.headroom import BUDGET, KEY, OWNER, RPM, LimitUse
-from lmgate.policies.periods import period_of
+from lmgate.store.periods import period_of
 
 NOW = 1_790_000_000.0  # 2026-09-21
 

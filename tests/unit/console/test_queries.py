@@ -5,8 +5,8 @@ import pytest
 from lmgate.console import allowed, timeline
 from lmgate.console.queries import Scope, comparison_windows, latency, overview, refusals, spend
 from lmgate.policies.headroom import BUDGET, KEY, OWNER, RPM, LimitUse
-from lmgate.policies.periods import period_of
 from lmgate.stats.rollups import Rollups
+from lmgate.store.periods import period_of
 
 
 def ts(*args) -> float:

@@ -8,9 +8,11 @@ from pathlib import Path
 import lmgate.errors
 import lmgate.policies.base
 import lmgate.stats.record
-from lmgate.dlp.gate import DlpBlocked
-from lmgate.errors import GateError
-from lmgate.metrics.labels import FORWARDED, REFUSAL_REASONS, STATS_ERROR, status_class
+from lmgate.errors import DlpBlocked, GateError
+from lmgate.errors import ErrorType as E
+from lmgate.metrics.labels import FORWARDED, REFUSAL_REASONS, status_class
+
+STATS_ERROR = E.STATS_ERROR
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -23,7 +25,11 @@ def _subclasses(cls: type) -> set[type]:
 
 
 def known_error_types() -> set[str]:
-    types = {GateError.error_type} | {c.error_type for c in _subclasses(GateError)}
+    # lmgate's own refusals: a policy from policies.extra (tests/e2e/toy_policy.py, once an e2e test has
+    # rendered its gateway's config in this process) brings its own
+    types = {GateError.error_type} | {
+        c.error_type for c in _subclasses(GateError) if c.__module__.startswith("lmgate.")
+    }
     for module in (lmgate.policies.base, lmgate.stats.record):
         types |= {v for k, v in vars(module).items() if k.isupper() and isinstance(v, str) and k != "CTX_HEADER"}
     template = (REPO / "nginx/nginx.conf.j2").read_text()

@@ -3,10 +3,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from lmgate.policies.base import BUDGET_EXCEEDED, STORE_UNAVAILABLE
+from lmgate.errors import ErrorKind, ErrorType
 from lmgate.policies.limits import Limits
-from lmgate.providers.base import ErrorKind
 from tests.unit.policies.facts import T0, facts
+
+BUDGET_EXCEEDED, STORE_UNAVAILABLE = ErrorType.BUDGET_EXCEEDED, ErrorType.POLICY_STORE_UNAVAILABLE
 
 MONTH_START = datetime(2026, 5, 1, tzinfo=UTC).timestamp()
 JUNE = datetime(2026, 6, 1, tzinfo=UTC).timestamp()

@@ -2,10 +2,12 @@
 
 import dataclasses
 
-from lmgate.policies.base import BUDGET_EXCEEDED
+from lmgate.errors import ErrorType
 from lmgate.policies.limits import Limits
 from tests.unit.policies.facts import T0, facts
 from tests.unit.policies.test_budget import Rollups
+
+BUDGET_EXCEEDED = ErrorType.BUDGET_EXCEEDED
 
 BUDGET = Limits(budget_usd=1.0)
 

@@ -4,12 +4,18 @@ import logging
 import pytest
 
 from lmgate.config import PolicyConfig
-from lmgate.policies.base import BUDGET_EXCEEDED, MODEL_NOT_ALLOWED, RATE_LIMITED_RPM, STORE_UNAVAILABLE
+from lmgate.errors import ErrorKind, ErrorType, GateError
 from lmgate.policies.engine import PolicyEngine
 from lmgate.policies.limits import Limits
-from lmgate.providers.base import ErrorKind
 from lmgate.store.redis import RedisStore
 from tests.unit.policies.facts import T0, facts
+
+BUDGET_EXCEEDED, MODEL_NOT_ALLOWED, RATE_LIMITED_RPM, STORE_UNAVAILABLE = (
+    ErrorType.BUDGET_EXCEEDED,
+    ErrorType.MODEL_NOT_ALLOWED,
+    ErrorType.RATE_LIMITED_RPM,
+    ErrorType.POLICY_STORE_UNAVAILABLE,
+)
 
 
 class NoStore:
@@ -71,16 +77,17 @@ async def test_concurrent_decisions_admit_exactly_the_limit(make_engine):
     assert sum(d.allowed for d in results) == 20
 
 
-async def test_verdict_as_gate_error(make_engine):
+async def test_verdict_is_the_gate_error_raised(make_engine):
     d = await make_engine().decide(facts(0, model="x", limits=Limits(models=("gpt-*",))))
-    assert d.verdict is not None
-    err = d.verdict.as_gate_error()
-    assert (err.status, err.kind, err.error_type, err.message) == (
+    err = d.verdict
+    assert isinstance(err, GateError)
+    assert (err.status, err.kind, err.error_type, str(err)) == (
         403,
         ErrorKind.PERMISSION,
         MODEL_NOT_ALLOWED,
-        d.verdict.message,
+        err.message,
     )
+    assert err.message.startswith("lmgate: model 'x' is not allowed")
 
 
 async def test_record_usage_without_limits_is_harmless(make_engine):

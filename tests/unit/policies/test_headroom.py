@@ -11,11 +11,11 @@ from lmgate.config import OwnerLimits
 from lmgate.policies import headroom
 from lmgate.policies.headroom import BUDGET, KEY, MAX_PARALLEL, OWNER, RPM, TPM, Headroom, limited_scopes
 from lmgate.policies.limits import NO_LIMITS, Limits, limits_from_owner
-from lmgate.policies.periods import period_of
 from lmgate.store.base import BUDGET as BUDGET_RULE
 from lmgate.store.base import PARALLEL, PASSED, Check, StoreUnavailable, key_scope
 from lmgate.store.base import RPM as RPM_RULE
 from lmgate.store.memory import MemoryStore
+from lmgate.store.periods import period_of
 
 
 def spend_by_table(table: dict[tuple[str, str], float], asked: list):

@@ -1,7 +1,8 @@
-from lmgate.policies.base import MODEL_NOT_ALLOWED
+from lmgate.errors import ErrorKind, ErrorType
 from lmgate.policies.limits import Limits
-from lmgate.providers.base import ErrorKind
 from tests.unit.policies.facts import facts
+
+MODEL_NOT_ALLOWED = ErrorType.MODEL_NOT_ALLOWED
 
 KEY = Limits(models=("gpt-4o*", "claude-*"))
 

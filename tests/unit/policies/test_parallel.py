@@ -1,7 +1,8 @@
-from lmgate.policies.base import TOO_MANY_PARALLEL
+from lmgate.errors import ErrorKind, ErrorType
 from lmgate.policies.limits import Limits
-from lmgate.providers.base import ErrorKind
 from tests.unit.policies.facts import T0, facts
+
+TOO_MANY_PARALLEL = ErrorType.TOO_MANY_PARALLEL
 
 TWO = Limits(max_parallel=2)
 

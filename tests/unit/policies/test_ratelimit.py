@@ -1,7 +1,8 @@
-from lmgate.policies.base import RATE_LIMITED_RPM, RATE_LIMITED_TPM
+from lmgate.errors import ErrorKind, ErrorType
 from lmgate.policies.limits import Limits
-from lmgate.providers.base import ErrorKind
 from tests.unit.policies.facts import T0, facts
+
+RATE_LIMITED_RPM, RATE_LIMITED_TPM = ErrorType.RATE_LIMITED_RPM, ErrorType.RATE_LIMITED_TPM
 
 RPM60 = Limits(rpm=60)
 

@@ -20,7 +20,7 @@ from multidict import CIMultiDict
 from lmgate.providers.base import ErrorKind
 from lmgate.providers.bedrock import PROVIDER, ClientCredential, parse_operation
 from lmgate.sigv4 import sign_upstream
-from lmgate.stats.capture import Capture
+from lmgate.streams import Capture
 from lmgate.usage import Usage
 from tests.fakes import eventstream, fixtures
 from tests.fakes.bedrock import FakeBedrock, intercept

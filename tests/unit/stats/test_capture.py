@@ -6,7 +6,8 @@ import gzip
 
 import pytest
 
-from lmgate.stats.capture import RING, Capture, decode, reassemble
+from lmgate.stats.capture import RING, decode, reassemble
+from lmgate.streams import Capture
 
 
 def ring_body(capture: bytes, chunks: list[bytes], published: int) -> tuple[bytes, str]:

@@ -6,7 +6,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from lmgate.config import ConfigError
+from lmgate.errors import ConfigError
 from lmgate.handoff import CTX_HEADER
 from lmgate.stats import line, spool
 from lmgate.stats.build import fact_names

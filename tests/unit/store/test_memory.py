@@ -1,8 +1,8 @@
 """Memory stays bounded: windows prune as they slide, idle scopes are swept."""
 
-from lmgate.policies.periods import period_of
 from lmgate.store.base import BUDGET, PASSED, RPM, Check
 from lmgate.store.memory import MemoryStore
+from lmgate.store.periods import period_of
 
 NOW = 1_790_000_000.0
 

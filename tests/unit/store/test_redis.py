@@ -6,8 +6,8 @@ import time
 import pytest
 import redis.asyncio as aioredis
 
-from lmgate.policies.periods import period_of
 from lmgate.store.base import BUDGET, PARALLEL, PASSED, RPM, TPM, Check, StoreUnavailable
+from lmgate.store.periods import period_of
 from lmgate.store.redis import RedisStore
 
 NOW = 1_790_000_000.0

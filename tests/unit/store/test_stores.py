@@ -4,9 +4,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from lmgate.policies.periods import period_of
 from lmgate.store.base import BUDGET, PARALLEL, PASSED, RPM, TPM, Check, Store
 from lmgate.store.memory import MemoryStore
+from lmgate.store.periods import period_of
 from lmgate.store.redis import RedisStore
 
 NOW = 1_790_000_000.0

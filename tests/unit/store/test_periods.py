@@ -1,6 +1,6 @@
 from datetime import UTC, datetime
 
-from lmgate.policies.periods import period_of
+from lmgate.store.periods import period_of
 
 
 def ts(*args: int) -> float:
