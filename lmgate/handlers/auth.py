@@ -22,6 +22,7 @@ from lmgate.errors import (
     ErrorKind,
     GateError,
     InvalidRequest,
+    QuotaExceeded,
     TooLarge,
     TooManyParallel,
     Unauthorized,
@@ -56,7 +57,7 @@ LATE_MARGIN = 0.1  # of auth_timeout: an answer ready later than 90% of it gives
 NO_VERDICT: Reply = (504, {}, b"lmgate: answered after nginx stopped waiting")
 BIG_BODY = 256 * 1024  # parse larger JSON bodies off the event loop
 # count the prompt tokens of larger bodies off the event loop: ~0.3 ms of CPU per 16 KB of text (tiktoken
-# releases the GIL); every request of a budgeted key counts them with budget_mode reserve
+# releases the GIL); counted for streams without usage, and for budget holds near their budget
 COUNT_INLINE_MAX = 16 * 1024
 
 
@@ -79,7 +80,7 @@ class AuthRequest:
     facts: RequestFacts | None = None
     redacted: bytes | None = None  # the body DLP redacted, to forward instead
     rewrite: UpstreamRewrite | None = None
-    prompt_tokens: int | None = None  # counted for a budget hold (``_reserve``)
+    prompt_tokens: int | None = None  # counted for a budget hold near its budget (``_hold_and_decide``)
     decision: Decision | None = None  # its lease_id: what the counted rules committed
     kept: bool = False  # the answer carries the decision: nginx will report or undo it
 
@@ -107,8 +108,9 @@ async def auth(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, s
             await _scan(req)  # DLP, a step like the policies: block, redact or pass
         await _upstream_credential(req)  # the key the provider gets (virtual key, SigV4)
         if gw.policies.reserves(req.facts) and not req.facts.read_only:  # type: ignore[arg-type,union-attr]
-            await _reserve(req)  # budget_mode reserve: the most it can cost, held against its budgets
-        await _decide(req)  # the counted rules, judged and committed in one store call
+            await _hold_and_decide(req)  # budget_mode reserve: the most it can cost, held against its budgets
+        else:
+            await _decide(req)  # the counted rules, judged and committed in one store call
         if _estimate_wanted(req):
             req.handoff.prompt_estimate = (
                 req.prompt_tokens
@@ -191,12 +193,30 @@ async def _upstream_credential(req: AuthRequest) -> None:
     req.rewrite = rewrite
 
 
-async def _reserve(req: AuthRequest) -> None:
-    route, doc, facts = req.route, req.doc, req.facts
+async def _hold_and_decide(req: AuthRequest) -> None:
+    """``_decide`` with a budget hold. The hold's prompt tokens are first bounded by the body's bytes (an
+    o200k token is at least a byte, and every prompt character is in the body), which costs nothing; only a
+    request that bound would refuse has its prompt counted (tiktoken: ~50 µs for a 2 KB prompt, more than
+    the rest of /auth) and is judged again with the count. A refusal commits nothing, so judging twice is
+    safe. The price: requests in flight hold up to ~4x their prompt's input cost (their output cap usually
+    weighs more), which can refuse a request near the end of a budget that exact holds would have let in."""
+    _reserve(req, len(req.body))
+    try:
+        await _decide(req)
+    except QuotaExceeded:
+        counted = await _prompt_tokens(req.route, req.doc, len(req.body)) if req.doc is not None else 0
+        if counted >= len(req.body):  # no tighter than the bound (a tiny body): the refusal stands
+            raise
+        req.prompt_tokens = counted
+        _reserve(req, counted)
+        await _decide(req)
+
+
+def _reserve(req: AuthRequest, prompt_tokens: int) -> None:
+    route, facts = req.route, req.facts
     assert facts is not None
-    req.prompt_tokens = await _prompt_tokens(route, doc, len(req.body)) if doc is not None else 0
     price = req.gw.prices.lookup(route.api.name, facts.model)
-    reserve = reservation_usd(route.api, req.path, doc, price, req.prompt_tokens)
+    reserve = reservation_usd(route.api, req.path, req.doc, price, prompt_tokens)
     req.facts = dataclasses.replace(facts, reserve_usd=reserve)
 
 

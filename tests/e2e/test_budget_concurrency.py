@@ -130,3 +130,30 @@ def _wait_line(gw, error_type: str) -> dict:
         timeout=10,
         what=f"the {error_type} line",
     )
+
+
+def test_a_hold_bounded_by_the_body_that_would_refuse_is_counted_before_the_refusal(gw, fake):
+    """/auth first holds the body's bytes as the prompt's tokens (free to compute); a request that bound
+    would refuse has its prompt counted and is judged again, so only what cannot fit is refused."""
+    key = "sk-test-counted-0123456789"
+    gw.write_allowlist([*ROWS, ("counted", key, "eta", {"budget_usd": "0.03", "budget_period": "day"})])
+    client = oai(gw, key=key)
+
+    def ask(prompt: str):
+        return client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": prompt}], max_tokens=10
+        )
+
+    fits = "hello world " * 2000  # 24,000 bytes: a $0.06 bound; ~4,000 tokens: ~$0.01 counted
+    assert ask(fits).choices
+    with pytest.raises(openai.RateLimitError) as e:
+        ask("hello world " * 12000)  # ~24,000 tokens: ~$0.06 counted, over the budget however it is held
+    assert e.value.body["code"] == "insufficient_quota"
+
+    def both() -> list[dict] | None:
+        lines = [x for x in gw.stats_lines() if x["key_id"] == "counted"]
+        return lines if len(lines) >= 2 else None
+
+    lines = wait_for(both, timeout=10, what="both stats lines")
+    assert sorted(x["status"] for x in lines) == [200, 429]
+    assert 0 < sum(x["cost_usd"] or 0 for x in lines) < 0.03
