@@ -61,6 +61,11 @@ def load_ranks(path: Path = ENCODING_FILE) -> dict[bytes, int]:
     return ranks
 
 
+def ready() -> bool:
+    """Whether the Encoding is built (until then a count costs ~0.5 s: keep it off an event loop)."""
+    return _encoding is not None
+
+
 def encoding() -> tiktoken.Encoding:
     """The o200k_base Encoding, built once on first use (about 0.5 s)."""
     global _encoding

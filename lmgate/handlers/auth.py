@@ -43,6 +43,7 @@ from lmgate.rewrite import UpstreamRewrite
 from lmgate.stats.build import refusal_record
 from lmgate.stats.record import StatsRecord
 from lmgate.tokens import count_tokens
+from lmgate.tokens import ready as tokens_ready
 from lmgate.upstream_auth import RequestView, with_client_keys
 
 log = logging.getLogger("lmgate.auth")
@@ -334,7 +335,7 @@ def _where(sources: tuple[str, ...]) -> str:
 async def _prompt_tokens(route: Route, doc: dict, size: int) -> int:
     """Tokens of the prompt text, for a stream that will not report usage (counted off the loop if large)."""
     texts = [text for _, text in route.api.prompt_fields(doc)]
-    if size > COUNT_INLINE_MAX:
+    if size > COUNT_INLINE_MAX or not tokens_ready():  # the first count builds the encoding (~0.5 s)
         return await asyncio.to_thread(lambda: sum(count_tokens(t) for t in texts))
     return sum(count_tokens(t) for t in texts)
 
