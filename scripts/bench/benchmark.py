@@ -186,6 +186,8 @@ def print_setup(bench: Bench, out: Report) -> None:
         f"lmgate    allow-list key: models=gpt-4o*, rpm={BIG}, tpm={BIG}, budget_usd=1e9/month, "
         f"max_parallel=1000; stats on; policy store memory; 1 nginx worker; sidecar log level {a.log_level}"
     )
+    # the store's URL may hold a password: say which kind only
+    out(f"rollups   {'shared PostgreSQL store (--rollups-store)' if a.rollups_store else 'SQLite file (default)'}")
     cost = sample.get("cost_usd")
     out(
         f"          a stats line: key_id={sample.get('key_id')} model={sample.get('model')} "
