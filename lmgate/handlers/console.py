@@ -22,9 +22,9 @@ from lmgate.app_keys import GATEWAY
 from lmgate.console import allowed, queries
 from lmgate.console.queries import BY, SPEND_METRICS, Scope
 from lmgate.console.timeline import STEPS
-from lmgate.handlers.api_errors import json_error, rollups_unavailable
+from lmgate.handlers.api_errors import json_error
 from lmgate.handlers.callers import Caller, NotAllowed, identify
-from lmgate.stats.rebuilding import RollupsRebuilding
+from lmgate.handlers.query_params import checked_params
 from lmgate.usage_report import QueryError, parse_range
 
 ADMIN_FILTERS = ("key_id", "owner")
@@ -63,8 +63,6 @@ def endpoint(params: tuple[str, ...]) -> Callable[[Handler], Callable[[web.Reque
                 return await handler(request, caller, q)
             except QueryError as e:
                 return json_error(400, f"lmgate: {e}")
-            except RollupsRebuilding as e:
-                return rollups_unavailable(e)
 
         return run
 
@@ -72,18 +70,9 @@ def endpoint(params: tuple[str, ...]) -> Callable[[Handler], Callable[[web.Reque
 
 
 def _checked(request: web.Request, caller: Caller, known: tuple[str, ...]) -> dict[str, str]:
-    q = request.query
-    for name in q:
-        if name not in known:
-            raise QueryError(name[:64], f"unknown parameter; known: {', '.join(known)}")
-        if len(q.getall(name)) > 1:
-            raise QueryError(name, "given more than once")
-        if not q[name]:
-            raise QueryError(name, "empty; leave it out for the default")
-    for name in ADMIN_FILTERS:
-        if name in q and not caller.is_admin:
-            raise QueryError(name, "only the admin token may choose whose data to see; a key sees its own")
-    return dict(q)
+    return checked_params(
+        request, known, ADMIN_FILTERS, caller.is_admin, "data", empty="empty; leave it out for the default"
+    )
 
 
 def _scope(caller: Caller, q: dict[str, str]) -> Scope:

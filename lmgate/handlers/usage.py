@@ -8,9 +8,9 @@ import time
 from aiohttp import web
 
 from lmgate.app_keys import GATEWAY
-from lmgate.handlers.api_errors import json_error, rollups_unavailable
+from lmgate.handlers.api_errors import json_error
 from lmgate.handlers.callers import caller
-from lmgate.stats.rebuilding import RollupsRebuilding
+from lmgate.handlers.query_params import checked_params
 from lmgate.stats.rollups import GROUPS
 from lmgate.usage_report import QueryError, parse_range
 
@@ -33,10 +33,7 @@ async def usage(request: web.Request) -> web.Response:
     group_by = [g for g in q.get("group_by", "model").split(",") if g]
     key_id = entry.id if entry is not None else q.get("key_id")
     owner = None if entry is not None else q.get("owner")
-    try:
-        rollups = gw.rollups.store
-    except RollupsRebuilding as e:
-        return rollups_unavailable(e)
+    rollups = gw.rollups.store  # RollupsRebuilding: a 503 from errors_as_json
     rows = await asyncio.to_thread(rollups.query, since, until, group_by, key_id, owner)
     return web.json_response(
         {
@@ -51,18 +48,11 @@ async def usage(request: web.Request) -> web.Response:
 
 def _query(request: web.Request, is_admin: bool) -> dict[str, str]:
     """The query's parameters, each known, given once and not empty; QueryError names the first that is not."""
-    q = request.query
-    for name in q:
-        if name not in PARAMS:
-            raise QueryError(name[:64], f"unknown parameter; known: {', '.join(PARAMS)}")
-        if len(q.getall(name)) > 1:
-            raise QueryError(name, "given more than once")
+    q = checked_params(request, PARAMS, ADMIN_PARAMS, is_admin, "usage")
     for name in ADMIN_PARAMS:
-        if name in q and not is_admin:
-            raise QueryError(name, "only the admin token may choose whose usage to see; a key sees its own")
         if name in q and not q[name]:
             raise QueryError(name, "empty; leave it out to see everyone's")
     unknown = [g for g in q.get("group_by", "model").split(",") if g and g not in GROUPS]
     if unknown:
         raise QueryError("group_by", f"unknown {', '.join(g[:64] for g in unknown)}; choose from {', '.join(GROUPS)}")
-    return dict(q)
+    return q
