@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import fields
 from pathlib import Path
 
 import orjson
@@ -19,10 +20,12 @@ from lmgate.metrics.requests import RequestCollector
 from lmgate.pricing import PriceBook
 from lmgate.providers import get as get_provider
 from lmgate.stats.intake import StatsIntake
+from lmgate.stats.record import StatsRecord
 from lmgate.stats.rollup_rows import Batch, Malformed
 from lmgate.stats.spool import FIELDS, parse_line
 
 GOLDEN = Path(__file__).with_name("golden_lines.json")
+FIELD_NAMES = [f.name for f in fields(StatsRecord)]
 END = 1_796_000_000.2155  # a fixed $msec: lines of the same hour, one second apart
 
 
@@ -125,6 +128,7 @@ def outputs() -> dict:
         entry = parse_line(raw)
         assert entry is not None, raw
         record, update = intake.build(entry)
+        assert list(vars(record)) == FIELD_NAMES  # orjson writes the __dict__: the fields, in order, only
         jsonl.append(orjson.dumps(record).decode())
         updates.append(None if update is None or entry.fields["X-Lmgate-Request-Id"] == "no-msec" else list(update))
     records = [orjson.loads(j) for j in jsonl]
