@@ -150,7 +150,8 @@ def _counts(record: dict, key: UsageKey) -> dict[CountKey, int]:
             continue
         if type(value) not in (int, float) or not 0 <= value < 1e12:
             raise Malformed(f"{name} is not a duration: {value!r}")
-        out[(*key, series, bucket(value))] = 1
+        b = _BUCKETS.get(value)
+        out[(*key, series, _bucket(value) if b is None else b)] = 1
     error = get("error_type")
     if error is not None:
         error = _name(error, "error_type")
@@ -165,6 +166,17 @@ def _counts(record: dict, key: UsageKey) -> dict[CountKey, int]:
             if n := _count(n, "dlp findings"):
                 out[(*key, SERIES["dlp"], _name(entity, "dlp entity") or "?")] = n
     return out
+
+
+#: duration -> its bucket: nginx's times are whole ms, so the same values recur (a lookup is 5x cheaper)
+_BUCKETS: dict[float, int] = {}
+
+
+def _bucket(ms: float) -> int:
+    if len(_BUCKETS) >= 16_384:  # ~1 MB; whole ms up to 16 s
+        _BUCKETS.clear()
+    b = _BUCKETS[ms] = bucket(ms)
+    return b
 
 
 #: (field, series id) of the durations, in DURATION_SERIES order
