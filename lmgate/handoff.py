@@ -59,16 +59,17 @@ class Handoff:
             key_id, owner, masked, model, stream, endpoint, lease, estimate, dlp = fields
         except (ValueError, TypeError, binascii.Error):
             return cls()
+        # Positional, checks inline: keyword arguments and a helper call per field were most of this per line.
         return cls(
-            key_id=_str(key_id),
-            owner=_str(owner),
-            masked_key=_str(masked),
-            model=_str(model),
-            stream=stream is True,
-            endpoint=endpoint if isinstance(endpoint, str) else "",
-            lease=_str(lease),
-            prompt_estimate=estimate if isinstance(estimate, int) and not isinstance(estimate, bool) else None,
-            dlp=dlp if isinstance(dlp, dict) else None,
+            key_id if isinstance(key_id, str) else None,
+            owner if isinstance(owner, str) else None,
+            masked if isinstance(masked, str) else None,
+            model if isinstance(model, str) else None,
+            stream is True,
+            endpoint if isinstance(endpoint, str) else "",
+            lease if isinstance(lease, str) else None,
+            estimate if type(estimate) is int else None,  # type(): a bool is no estimate
+            dlp if isinstance(dlp, dict) else None,
         )
 
 
@@ -76,7 +77,3 @@ def client_text(text: str, limit: int) -> str:
     """The client's ``text`` for a handoff field: cut to ``limit``, raw bytes that are no UTF-8 (a path may
     carry any, and JSON cannot) as U+FFFD."""
     return clip(printable(text), limit)
-
-
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) else None

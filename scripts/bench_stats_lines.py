@@ -5,14 +5,18 @@
 
 The lines are what nginx writes for the benchmark's requests (scripts/bench):
 the 994-byte chat completion, and a 20-token OpenAI stream with its usage chunk
-in the ring of newest chunks. The policy store and the writer's disk are left
-out: this is the Python cost of the line itself, the part of the sidecar the
-profile after the spool put at a third (docs/performance-history.md).
+in the ring of newest chunks. The policy store is left out: this is the Python
+cost of the line itself, the part of the sidecar the profile after the spool put
+at a third (docs/performance-history.md). ``flush`` is the writer thread's share
+of a line: the JSONL append and what the written lines feed (metrics, rollups),
+in flushes of ``--batch`` lines (about a second of a busy gateway's lines). ``spool pass`` is the event
+loop's whole share: the spool file read, the lines built, their usage put into the policy store (memory).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import cProfile
 import pstats
 import tempfile
@@ -88,15 +92,47 @@ def gateway(tmp: Path) -> Gateway:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--lines", type=int, default=50_000)
+    p.add_argument("--batch", type=int, default=1_000, help="lines per writer flush")
     p.add_argument("--profile", action="store_true", help="cProfile the JSON lines instead of timing")
     a = p.parse_args()
     tmp = Path(tempfile.mkdtemp())
-    intake = gateway(tmp).stats_intake
+    gw = gateway(tmp)
+    intake, writer = gw.stats_intake, gw.writer
 
     def run(line: bytes, n: int) -> None:
         for _ in range(n):
             record, _ = intake.build(parse_line(line))
             orjson.dumps(record)  # what the writer queues for the file
+
+    def passed(line: bytes, n: int) -> float:
+        """CPU µs per line of the event loop's passes over the spool (``catch_up``: read, build, usage into the
+        policy store, queued for the writer), ``--batch`` lines a pass; the spool written outside the timing."""
+        spool = intake.spool.directory / f"bench-{int(time.time()) // 10}.spool"
+        loop = asyncio.new_event_loop()
+        spent, read = 0.0, intake.spool.read_lines
+        for done in range(0, n, a.batch):
+            with spool.open("ab") as f:
+                f.write((line + b"\n") * min(a.batch, n - done))
+            start = time.process_time()
+            while loop.run_until_complete(intake.catch_up()):  # a pass reads 1 MiB at most
+                pass
+            spent += time.process_time() - start
+            writer.flush()  # the writer thread's share is ``flushed``'s
+        loop.close()
+        assert intake.spool.read_lines - read == n and not intake.spool.bad_lines
+        return spent / n * 1e6
+
+    def flushed(line: bytes, n: int) -> float:
+        """CPU µs per line of the writer's flushes of ``line``'s record (queued outside the timing)."""
+        record, _ = intake.build(parse_line(line))
+        spent = 0.0
+        for done in range(0, n, a.batch):
+            for _ in range(min(a.batch, n - done)):
+                writer.write(record)
+            start = time.process_time()
+            writer.flush()
+            spent += time.process_time() - start
+        return spent / n * 1e6
 
     for name, line in (("json", json_line()), ("stream", stream_line())):
         record, _ = intake.build(parse_line(line))
@@ -110,6 +146,10 @@ def main() -> None:
         run(line, a.lines)
         us = (time.process_time() - start) / a.lines * 1e6
         print(f"{name:6} {len(line):5} B spool line: {us:5.1f} µs CPU per stats line ({1e6 / us:,.0f} lines/s)")
+        passed(line, a.batch)  # warm-up
+        print(f"{'':6} {'':5}   spool pass: {passed(line, a.lines):5.1f} µs CPU per stats line (read, build, store)")
+        flushed(line, a.batch)  # warm-up: the rollups' first rows
+        print(f"{'':6} {'':5}   flush:      {flushed(line, a.lines):5.1f} µs CPU per stats line (writer thread)")
 
 
 if __name__ == "__main__":

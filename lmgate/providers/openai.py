@@ -204,16 +204,22 @@ def _chat_usage(usage: object, model: object) -> Usage:
         return Usage(model=model)
     prompt = usage.get("prompt_tokens_details") or {}
     completion = usage.get("completion_tokens_details") or {}
-    output = as_int(usage.get("completion_tokens"))
+    output = _int(usage.get("completion_tokens"))
+    # Positional (Usage's field order) and ``_int``: this runs once per request the gateway serves.
     return Usage(
-        input_tokens=as_int(usage.get("prompt_tokens")),
-        output_tokens=0 if output is None and "total_tokens" in usage else output,  # embeddings: no output
-        cache_read_tokens=as_int(prompt.get("cached_tokens")) if isinstance(prompt, dict) else None,
-        cache_write_tokens=as_int(prompt.get("cache_write_tokens")) if isinstance(prompt, dict) else None,
-        reasoning_tokens=as_int(completion.get("reasoning_tokens")) if isinstance(completion, dict) else None,
-        model=model,
-        usage_source="provider",
+        _int(usage.get("prompt_tokens")),  # input_tokens
+        0 if output is None and "total_tokens" in usage else output,  # output_tokens (embeddings: none)
+        _int(prompt.get("cached_tokens")) if isinstance(prompt, dict) else None,  # cache_read_tokens
+        _int(prompt.get("cache_write_tokens")) if isinstance(prompt, dict) else None,  # cache_write_tokens
+        _int(completion.get("reasoning_tokens")) if isinstance(completion, dict) else None,  # reasoning_tokens
+        model,
+        "provider",
     )
+
+
+def _int(value: object) -> int | None:
+    """``as_int`` with its common case first: a JSON integer."""
+    return value if type(value) is int else as_int(value)
 
 
 def _responses_usage(usage: object, model: object) -> Usage:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 
-@dataclass(slots=True)
+# No __slots__: orjson writes a dataclass's __dict__ in one pass, but reads slots one getattr at a time
+# (1.14 -> 0.37 us per line for this record). The __dict__ holds the fields in order, nothing else: no
+# code sets other attributes on a record.
+@dataclass
 class StatsRecord:
     ts: str
     request_id: str

@@ -63,23 +63,27 @@ class SpoolEntry(NamedTuple):
 def parse_line(line: bytes) -> SpoolEntry | None:
     """One spool line (without its newline); None if it is not one."""
     cut = line.rfind(b"\t")
-    head, raw_body = line[:cut], line[cut + 1 :]
+    if cut < 0:
+        return None
+    head = line[:cut]
     try:
-        if b"\\" in head:  # rare: an escaped byte in a header value
-            texts = [_text(value) for value in head.split(b"\t")]
-        else:  # nginx escapes every byte above 126: plain ASCII
-            texts = ["" if value == "-" else value for value in head.decode("ascii").split("\t")]
-        body = unescape(raw_body)
+        # rare: an escaped byte in a header value; else plain ASCII (nginx escapes every byte above 126)
+        texts = [_text(v) for v in head.split(b"\t")] if b"\\" in head else head.decode("ascii").split("\t")
+        body = unescape(line[cut + 1 :])
     except ValueError:  # a broken \xHH or a raw high byte: not nginx's writing, a damaged file
         return None
-    if cut < 0 or len(texts) != len(FIELDS) + 1 or texts[0] != VERSION:
+    if len(texts) != _TEXTS or texts[0] != VERSION:
         return None
-    fields = dict(zip(FIELDS, texts[1:], strict=True))
+    # one pass: names to values, nginx's "-" (no such variable) as "" (a second list per line showed in profiles)
+    fields = {name: "" if value == "-" else value for name, value in zip(FIELDS, texts[1:], strict=True)}
     try:
         at = float(fields[FACTS_FIELD].split("|", MSEC_INDEX + 1)[MSEC_INDEX])
     except (IndexError, ValueError):
         at = time.time()
     return SpoolEntry(fields, body, at)
+
+
+_TEXTS = len(FIELDS) + 1  # the version, then the fields
 
 
 def unescape(value: bytes) -> bytes:
