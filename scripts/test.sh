@@ -9,5 +9,6 @@ cd "$(dirname "$0")/.."
 # chromium: the console's browser tests (Playwright drives Debian's build; it cannot download its own)
 scripts/setup.sh test redis-server docker-compose prometheus njs chromium
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 .venv/bin/lint-imports  # the layer contracts in pyproject.toml
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

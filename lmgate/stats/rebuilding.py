@@ -62,9 +62,7 @@ class _Source:
 class LiveRollups:
     """The sidecar's rollups: ``store`` once they are complete, ``add`` for the writer's lines at any time."""
 
-    def __init__(
-        self, path: Path, store: RollupsBackend | None = None, sources: list[_Source] | None = None
-    ) -> None:
+    def __init__(self, path: Path, store: RollupsBackend | None = None, sources: list[_Source] | None = None) -> None:
         self.path = path
         self.partial = path.with_name(path.name + ".rebuilding")
         self._store = store
