@@ -48,7 +48,7 @@ MEMBERS = {
     "PgRollups": ("migrate", "add", "close"),
     "DlpScanner": ("start", "scan", "close"),
     "Detector": ("find",),
-    "Handoff": ("encode",),
+    "Handoff": ("encode", "decode"),
     "Metrics": ("observe", "exposition"),
     "PriceBook": ("load", "lookup"),
 }
