@@ -187,6 +187,11 @@ def _encode(reply: Reply | Settled, keep_alive: bool) -> bytes:
     return "".join(lines).encode("utf-8", "surrogateescape") + body
 
 
+def protocol(gw: Gateway, routes: dict[bytes, Handler]) -> asyncio.Protocol:
+    """One connection's protocol, as ``serve`` makes it: scripts/bench_auth.py feeds it nginx's bytes."""
+    return _Protocol(gw, routes)
+
+
 def _failed(path: bytes) -> Reply:
     log.exception("fastpath: %s failed", path.decode("latin-1"))
     return 500, {}, b"internal error"

@@ -96,9 +96,13 @@ def cost_usd(price: ModelPrice | None, usage: Usage) -> float | None:
     """
     if price is None or (usage.input_tokens is None and usage.output_tokens is None):
         return None
-    inp = usage.input_tokens or 0
-    read = usage.cache_read_tokens or 0
-    write = usage.cache_write_tokens or 0
+    inp, out = usage.input_tokens or 0, usage.output_tokens or 0
+    return tokens_cost_usd(price, inp, out, usage.cache_read_tokens or 0, usage.cache_write_tokens or 0)
+
+
+def tokens_cost_usd(price: ModelPrice, inp: int, out: int, read: int = 0, write: int = 0) -> float:
+    """``cost_usd`` of these token counts (``inp`` includes ``read`` and ``write``): the budget hold prices its
+    counts with it on every /auth call, without a Usage made for them."""
     rate_in, rate_out, rate_read, rate_write = price.input, price.output, price.cache_read, price.cache_write
     for tier in price.tiers:
         if inp > tier.above_tokens:
@@ -111,7 +115,7 @@ def cost_usd(price: ModelPrice | None, usage: Usage) -> float | None:
         uncached * rate_in
         + read * (rate_read if rate_read is not None else rate_in)
         + write * (rate_write if rate_write is not None else rate_in)
-        + (usage.output_tokens or 0) * rate_out
+        + out * rate_out
     )
     return round(cost, 10)
 

@@ -9,7 +9,6 @@ fail closed.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -217,8 +216,7 @@ def _reserve(req: AuthRequest, prompt_tokens: int) -> None:
     route, facts = req.route, req.facts
     assert facts is not None
     price = req.gw.prices.lookup(route.api.name, facts.model)
-    reserve = reservation_usd(route.api, req.path, req.doc, price, prompt_tokens)
-    req.facts = dataclasses.replace(facts, reserve_usd=reserve)
+    facts.reserve_usd = reservation_usd(route.api, req.path, req.doc, price, prompt_tokens)
 
 
 async def _decide(req: AuthRequest) -> None:

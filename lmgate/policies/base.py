@@ -11,7 +11,9 @@ from lmgate.policies.settings import Setting
 from lmgate.store.base import Check, Outcome
 
 
-@dataclass(frozen=True, slots=True)
+# not frozen: made on every request (a frozen __init__ costs ~0.6 µs more), and /auth sets ``reserve_usd`` in
+# place once the hold is priced, where dataclasses.replace cost ~1.8 µs; nothing else changes facts
+@dataclass(slots=True)
 class RequestFacts:
     key_id: str
     owner: str

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lmgate.pricing import ModelPrice, cost_usd
-from lmgate.usage import Usage
+from lmgate.pricing import ModelPrice, tokens_cost_usd
 
 if TYPE_CHECKING:  # a provider is passed in: policies judge facts, they import no provider
     from lmgate.providers.base import Provider
@@ -37,5 +36,4 @@ def reservation_usd(api: Provider, path: str, body: dict | None, price: ModelPri
     limit = price.max_output_tokens or FALLBACK_OUTPUT_TOKENS
     output = api.max_output_tokens(path, body, limit) if body is not None else limit
     writes = price.cache_write is not None and price.cache_write > price.input
-    usage = Usage(input_tokens=prompt_tokens, output_tokens=output, cache_write_tokens=prompt_tokens if writes else 0)
-    return cost_usd(price, usage) or 0.0
+    return tokens_cost_usd(price, prompt_tokens, output, 0, prompt_tokens if writes else 0)

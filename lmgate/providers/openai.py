@@ -51,11 +51,17 @@ class OpenAI(Provider):
     def max_output_tokens(self, path: str, body: dict, limit: int) -> int:
         """Chat: ``max_completion_tokens`` (or the older ``max_tokens``) per each of ``n`` choices;
         Responses: ``max_output_tokens``; legacy completions: ``max_tokens`` times ``best_of`` or ``n``."""
-        stated = next(
-            (body[f] for f in ("max_completion_tokens", "max_tokens", "max_output_tokens") if body.get(f) is not None),
-            None,
-        )
-        choices = [c for c in (as_int(body.get("n")), as_int(body.get("best_of"))) if c is not None]
+        # spelt out, not a generator over the names: asked on every /auth call with a budget hold
+        get = body.get
+        stated = get("max_completion_tokens")
+        if stated is None:
+            stated = get("max_tokens")
+            if stated is None:
+                stated = get("max_output_tokens")
+        n, best_of = get("n"), get("best_of")
+        if n is None and best_of is None:  # most requests: one choice
+            return output_cap(stated, limit)
+        choices = [c for c in (as_int(n), as_int(best_of)) if c is not None]
         return output_cap(stated, limit, max(choices, default=1))
 
     def prompt_fields(self, body: dict) -> PromptTexts:

@@ -23,6 +23,8 @@ PUBLIC: dict[str, set[str]] = {
     "lmgate.gateway": {"Gateway"},  # Gateway.from_config: the sidecar's parts, as it builds them
     "lmgate.handoff": {"Handoff"},  # what /auth hands nginx, and nginx writes into a spool line
     "lmgate.handlers.auth": {"auth"},  # the /auth handler, called as the fast path calls it (bench_auth.py)
+    "lmgate.fastpath": {"protocol"},  # one nginx connection's protocol, fed nginx's bytes (bench_auth.py)
+    "lmgate.routes": {"FAST_ROUTES"},  # the fast path's routes (/auth, /body)
     "lmgate.stats.spool": {"parse_line"},  # a spool line as nginx writes it -> the intake's entry
     "lmgate.policies.engine": {"PolicyEngine"},
     "lmgate.policies.base": {"RequestFacts"},  # PolicyEngine.decide's argument
@@ -46,7 +48,7 @@ MEMBERS = {
     "PgRollups": ("migrate", "add", "close"),
     "DlpScanner": ("start", "scan", "close"),
     "Detector": ("find",),
-    "Handoff": ("encode",),
+    "Handoff": ("encode", "decode"),
     "Metrics": ("observe", "exposition"),
     "PriceBook": ("load", "lookup"),
 }
