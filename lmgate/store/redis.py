@@ -302,6 +302,7 @@ class RedisStore:
         await self.record_many((Usage(scopes, tokens, cost_usd, at, lease_id),))
 
     async def record_many(self, usages: Sequence[Usage]) -> None:
+        failed: StoreUnavailable | None = None
         for start in range(0, len(usages), RECORD_CHUNK):
             keys: list[str] = []
             args: list[str | int] = [min(RECORD_CHUNK, len(usages) - start)]
@@ -309,8 +310,11 @@ class RedisStore:
                 self._record_args(u, keys, args)
             try:
                 await self._record(keys=keys, args=args)
-            except (RedisError, OSError) as e:
-                raise StoreUnavailable(f"redis: {e}") from e
+            except (RedisError, OSError) as e:  # the next chunks are still tried: Redis may be back (as per line)
+                failed = failed or StoreUnavailable(f"redis: {e}")
+                failed.__cause__ = failed.__cause__ or e
+        if failed is not None:
+            raise failed
 
     def _record_args(self, u: Usage, keys: list[str], args: list[str | int]) -> None:
         """One request's keys and arguments of RECORD, appended."""
