@@ -15,10 +15,10 @@ class RateLimitedLog:
         self._unlogged = 0
         self._last = -interval
 
-    def event(self, message: str, *args: object) -> None:
-        """Count one event; log ``message % args`` with the counts if the last line is old enough."""
-        self.total += 1
-        self._unlogged += 1
+    def event(self, message: str, *args: object, count: int = 1) -> None:
+        """Count ``count`` events; log ``message % args`` with the counts if the last line is old enough."""
+        self.total += count
+        self._unlogged += count
         now = time.monotonic()
         if now - self._last < self.interval:
             return

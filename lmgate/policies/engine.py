@@ -19,6 +19,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import NamedTuple
 
 from lmgate.config import PolicyConfig
 from lmgate.errors import GateError, PolicyStoreUnavailable
@@ -26,7 +27,7 @@ from lmgate.lograte import RateLimitedLog
 from lmgate.policies.base import Decision, Policy, RequestFacts
 from lmgate.policies.limits import NO_LIMITS, Limits, limits_from_owner
 from lmgate.policies.registry import POLICIES
-from lmgate.store.base import Check, Outcome, Store, StoreUnavailable, key_scope, owner_scope
+from lmgate.store.base import Check, Outcome, Store, StoreUnavailable, Usage, key_scope, owner_scope
 from lmgate.store.periods import Period, period_of
 
 log = logging.getLogger("lmgate.policies")
@@ -37,6 +38,17 @@ SeedSpend = Callable[..., float | Awaitable[float]]
 PLAN_CACHE_SIZE = 100_000
 ALLOWED = Decision(True)
 SEED_GRACE = 5.0  # seconds a finished seed stays shared
+
+
+class UsageUpdate(NamedTuple):
+    """What a finished request tells the policy store: tokens (tpm), cost (budgets), its lease (max_parallel)."""
+
+    key_id: str
+    owner: str | None
+    tokens: int | None
+    cost_usd: float | None
+    at: float
+    lease: str | None
 
 
 def make_store(config: PolicyConfig) -> Store:
@@ -154,12 +166,25 @@ class PolicyEngine:
         lease_id: str | None = None,
     ) -> None:
         """A finished request's tokens and cost; frees its max_parallel slot. Never raises on store errors."""
+        await self.record_usages(
+            (UsageUpdate(key_id, owner, tokens, cost_usd, time.time() if at is None else at, lease_id),)
+        )
+
+    async def record_usages(self, updates: Sequence[UsageUpdate]) -> None:
+        """``record_usage`` of each, in order, in one store call (a pass over the stats spool: one coroutine and
+        a few Redis round trips, not one of each per line). Never raises on store errors."""
+        scopes: dict[tuple[str, str | None], Sequence[str]] = {}  # a pass's lines come from few keys
+        usages = []
+        for key_id, owner, tokens, cost_usd, at, lease_id in updates:
+            ident = (key_id, owner)
+            s = scopes.get(ident)
+            if s is None:
+                s = scopes[ident] = self._scopes(key_id, owner)
+            usages.append(Usage(s, tokens or 0, cost_usd or 0.0, at, lease_id))
         try:
-            await self.store.record(
-                self._scopes(key_id, owner), tokens or 0, cost_usd or 0.0, time.time() if at is None else at, lease_id
-            )
+            await self.store.record_many(usages)
         except StoreUnavailable as e:
-            self._store_failed(e, "record_usage")
+            self._store_failed(e, "record_usage", len(usages))  # counted per request, as the metric is
 
     async def release(self, lease_id: str, key_id: str, owner: str | None) -> None:
         """Free a max_parallel slot (and a budget hold) without reporting usage."""
@@ -235,9 +260,9 @@ class PolicyEngine:
                 raise StoreUnavailable(f"seed_spend failed: {e}") from e
         await self.store.seed(scope, period, float(usd), now)
 
-    def _store_failed(self, err: StoreUnavailable, what: str) -> None:
+    def _store_failed(self, err: StoreUnavailable, what: str, count: int = 1) -> None:
         action = "allowing requests (on_store_error: open)" if self._fail_open else "refusing with 503"
-        self._store_errors.event("policy store unavailable in %s: %s; %s", what, err, action)
+        self._store_errors.event("policy store unavailable in %s: %s; %s", what, err, action, count=count)
 
     @property
     def store_errors(self) -> int:

@@ -18,11 +18,10 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import NamedTuple
 
 from lmgate.errors import ErrorType
 from lmgate.handoff import CTX_HEADER, Handoff
-from lmgate.policies.engine import PolicyEngine
+from lmgate.policies.engine import PolicyEngine, UsageUpdate
 from lmgate.pricing import PriceBook
 from lmgate.providers.base import Provider
 from lmgate.stats.build import Exchange, exchange_record, facts, int_or_zero, refusal_record
@@ -36,17 +35,6 @@ log = logging.getLogger("lmgate.stats")
 POLL_S = 0.02
 #: seconds the longest wait of a line in the spool is reported for (``lag``)
 LAG_WINDOW = 60.0
-
-
-class UsageUpdate(NamedTuple):
-    """What a finished request tells the policy store: tokens (tpm), cost (budgets), its lease (max_parallel)."""
-
-    key_id: str
-    owner: str | None
-    tokens: int
-    cost_usd: float | None
-    at: float
-    lease: str
 
 
 class StatsIntake:
@@ -155,12 +143,12 @@ class StatsIntake:
         return record, UsageUpdate(record.key_id, record.owner, tokens, record.cost_usd, at, lease)
 
     async def _record(self, with_usage: list[tuple[StatsRecord, UsageUpdate]]) -> None:
-        # the line after its usage: whoever reads a line can count on the store having it
-        for record, u in with_usage:
-            try:  # store errors are logged inside; anything else is a bug, and still loses no line
-                await self.policies.record_usage(u.key_id, u.owner, u.tokens, u.cost_usd, u.at, u.lease)
-            except Exception:
-                log.exception("stats: usage of request %s not recorded", record.request_id)
+        # the lines after their usage: whoever reads a line can count on the store having it
+        try:  # store errors are logged inside; anything else is a bug, and still loses no line
+            await self.policies.record_usages([u for _, u in with_usage])
+        except Exception:
+            log.exception("stats: usage of %d requests not recorded", len(with_usage))
+        for record, _ in with_usage:
             self.writer.write(record)
 
     def lag(self, now: float) -> float:

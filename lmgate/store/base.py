@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from lmgate.store.periods import Period, PeriodKind
 
@@ -66,6 +66,16 @@ class ScopeUse:
     reserved: float = 0.0  # USD held by requests in flight (budget_mode reserve), not spent yet
 
 
+class Usage(NamedTuple):
+    """A finished request, for ``record_many``: the arguments of ``record``."""
+
+    scopes: Sequence[str]
+    tokens: int
+    cost_usd: float
+    at: float
+    lease_id: str | None
+
+
 def key_scope(key_id: str) -> str:
     return "k:" + key_id
 
@@ -100,6 +110,11 @@ class Store(Protocol):
     ) -> None:
         """A finished request: tokens into the tpm window, cost into warm spend counters, its slots and
         its budget hold freed (the hold is settled by the cost, in the same atomic step)."""
+        ...
+
+    async def record_many(self, usages: Sequence[Usage]) -> None:
+        """``record`` of each, in order, in one call (a pass over the stats spool): the same counts. Raises
+        ``StoreUnavailable`` if any may be missing (Redis: each few hundred are one atomic script call)."""
         ...
 
     async def release(self, scopes: Sequence[str], lease_id: str) -> None:

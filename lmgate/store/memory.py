@@ -25,9 +25,10 @@ from lmgate.store.base import (
     Check,
     Outcome,
     ScopeUse,
+    Usage,
     tpm_first_bucket,
 )
-from lmgate.store.periods import PERIOD_KINDS, Period, period_of
+from lmgate.store.periods import PERIOD_KINDS, Period, period_ids, period_of
 
 
 class _TimeLog:
@@ -220,7 +221,16 @@ class MemoryStore:
     async def record(
         self, scopes: Sequence[str], tokens: int, cost_usd: float, at: float, lease_id: str | None
     ) -> None:
-        ids = [period_of(kind, at).id for kind in PERIOD_KINDS] if cost_usd else ()
+        self._record(scopes, tokens, cost_usd, at, lease_id)
+
+    async def record_many(self, usages: Sequence[Usage]) -> None:
+        # one coroutine per pass over the spool, not one per line
+        record = self._record
+        for u in usages:
+            record(*u)
+
+    def _record(self, scopes: Sequence[str], tokens: int, cost_usd: float, at: float, lease_id: str | None) -> None:
+        ids = period_ids(at) if cost_usd else ()
         second = int(at // 1)
         for name in scopes:
             s = self._scope(name)

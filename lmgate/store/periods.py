@@ -51,3 +51,21 @@ def _compute(kind: PeriodKind, now: float) -> Period:
         end = datetime(t.year + t.month // 12, t.month % 12 + 1, 1, tzinfo=UTC)
         return Period("month", f"m:{start:%Y-%m}", start.timestamp(), end.timestamp())
     raise ValueError(f"unknown budget period {kind!r}")
+
+
+# (start, end, ids): the ids of every kind's period for times in [start, end) (the day: no period is shorter)
+_ids_cache: list[tuple[float, float, tuple[str, ...]]] = [(0.0, 0.0, ())]
+
+
+def period_ids(now: float) -> tuple[str, ...]:
+    """The ids of the periods of every kind (``PERIOD_KINDS``' order) at ``now``.
+
+    The stats path asks once per line: one range check here where three ``period_of`` calls cost ~0.6 µs.
+    """
+    start, end, ids = _ids_cache[0]
+    if start <= now < end:
+        return ids
+    periods = [period_of(kind, now) for kind in PERIOD_KINDS]
+    ids = tuple(p.id for p in periods)
+    _ids_cache[0] = (max(p.start for p in periods), min(p.end for p in periods), ids)
+    return ids

@@ -38,9 +38,10 @@ from lmgate.store.base import (
     Outcome,
     ScopeUse,
     StoreUnavailable,
+    Usage,
     tpm_first_bucket,
 )
-from lmgate.store.periods import PERIOD_KINDS, Period, period_of
+from lmgate.store.periods import PERIOD_KINDS, Period, period_ids, period_of
 
 # Budget holds, shared by the scripts: the hold ZSET and HASH of one scope. A hold's amount is kept with
 # the sum of all ('*'; lease ids never are '*'), which starts from 0 again when nothing is held.
@@ -150,39 +151,52 @@ return {'ok'}
 """
 )
 
-# KEYS: ARGV[1] spend counters, then ARGV[2] tpm hashes, then ARGV[2] lease sets, then a hold ZSET and HASH
-# per scope. ARGV: n spend, n tpm, cost, tokens, bucket, first bucket still counted, lease ('' for none).
+# Finished requests, in order. ARGV: the number of requests, then 7 per request: n spend, n tpm, cost, tokens,
+# bucket, first bucket still counted, lease ('' for none). KEYS, per request: its n spend counters, n tpm
+# hashes, n lease sets, and with a lease a hold ZSET and HASH per scope.
 RECORD = (
     _HOLDS
     + """
-local ns, nt = tonumber(ARGV[1]), tonumber(ARGV[2])
-if tonumber(ARGV[3]) > 0 then
-  for i = 1, ns do
-    -- only warm counters: a cold one is seeded later from rollups that include this
-    if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('INCRBYFLOAT', KEYS[i], ARGV[3]) end
+local function record(k, ns, nt, cost, tokens, bucket, first, lease)
+  if tonumber(cost) > 0 then
+    for i = k, k + ns - 1 do
+      -- only warm counters: a cold one is seeded later from rollups that include this
+      if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('INCRBYFLOAT', KEYS[i], cost) end
+    end
   end
-end
-if tonumber(ARGV[4]) > 0 then
-  for i = ns + 1, ns + nt do
-    local k = KEYS[i]
-    redis.call('HINCRBY', k, ARGV[5], ARGV[4])
-    redis.call('EXPIRE', k, 120)
-    if redis.call('HLEN', k) > 90 then  -- a key without tpm is never pruned by a check: keep it bounded here
-      local first = tonumber(ARGV[6])
-      for _, b in ipairs(redis.call('HKEYS', k)) do
-        if tonumber(b) < first then redis.call('HDEL', k, b) end
+  k = k + ns
+  if tonumber(tokens) > 0 then
+    for i = k, k + nt - 1 do
+      local key = KEYS[i]
+      redis.call('HINCRBY', key, bucket, tokens)
+      redis.call('EXPIRE', key, 120)
+      if redis.call('HLEN', key) > 90 then  -- a key without tpm is never pruned by a check: keep it bounded here
+        local f = tonumber(first)
+        for _, b in ipairs(redis.call('HKEYS', key)) do
+          if tonumber(b) < f then redis.call('HDEL', key, b) end
+        end
       end
     end
   end
-end
-if ARGV[7] ~= '' then
-  for i = ns + nt + 1, ns + 2 * nt do redis.call('ZREM', KEYS[i], ARGV[7]) end
+  k = k + nt
+  if lease == '' then return k + nt end
+  for i = k, k + nt - 1 do redis.call('ZREM', KEYS[i], lease) end
+  k = k + nt
   -- the hold is settled: the cost went into spend above, in this same step
-  for i = ns + 2 * nt + 1, #KEYS, 2 do free_hold(KEYS[i], KEYS[i + 1], ARGV[7]) end
+  for i = k, k + 2 * nt - 1, 2 do free_hold(KEYS[i], KEYS[i + 1], lease) end
+  return k + 2 * nt
+end
+local k = 1
+for r = 0, tonumber(ARGV[1]) - 1 do
+  local a = 2 + 7 * r
+  k = record(k, tonumber(ARGV[a]), tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5],
+    ARGV[a + 6])
 end
 return 1
 """
 )
+#: requests per RECORD call: a pass's usage in few round trips, without holding Redis for long
+RECORD_CHUNK = 200
 
 # KEYS: ARGV[2] sets holding the lease (parallel, rpm), then hold ZSET and HASH pairs. ARGV: lease, n sets.
 FORGET = (
@@ -285,18 +299,34 @@ class RedisStore:
     async def record(
         self, scopes: Sequence[str], tokens: int, cost_usd: float, at: float, lease_id: str | None
     ) -> None:
-        ids = [period_of(kind, at).id for kind in PERIOD_KINDS]
-        keys = [f"{self._p}spend:{pid}:{s}" for s in scopes for pid in ids]
-        keys += [f"{self._p}tpm:{s}" for s in scopes]
-        keys += [f"{self._p}par:{s}" for s in scopes]
-        if lease_id:
+        await self.record_many((Usage(scopes, tokens, cost_usd, at, lease_id),))
+
+    async def record_many(self, usages: Sequence[Usage]) -> None:
+        failed: StoreUnavailable | None = None
+        for start in range(0, len(usages), RECORD_CHUNK):
+            keys: list[str] = []
+            args: list[str | int] = [min(RECORD_CHUNK, len(usages) - start)]
+            for u in usages[start : start + RECORD_CHUNK]:
+                self._record_args(u, keys, args)
+            try:
+                await self._record(keys=keys, args=args)
+            except (RedisError, OSError) as e:  # the next chunks are still tried: Redis may be back (as per line)
+                failed = failed or StoreUnavailable(f"redis: {e}")
+                failed.__cause__ = failed.__cause__ or e
+        if failed is not None:
+            raise failed
+
+    def _record_args(self, u: Usage, keys: list[str], args: list[str | int]) -> None:
+        """One request's keys and arguments of RECORD, appended."""
+        p, scopes, ids = self._p, u.scopes, period_ids(u.at)
+        keys += [f"{p}spend:{pid}:{s}" for s in scopes for pid in ids]
+        keys += [f"{p}tpm:{s}" for s in scopes]
+        keys += [f"{p}par:{s}" for s in scopes]
+        if u.lease_id:
             keys += [k for s in scopes for k in self._hold_keys(s)]
-        second, first = int(at // 1), tpm_first_bucket(at)
-        args = [len(ids) * len(scopes), len(scopes), repr(cost_usd), tokens, second, first, lease_id or ""]
-        try:
-            await self._record(keys=keys, args=args)
-        except (RedisError, OSError) as e:
-            raise StoreUnavailable(f"redis: {e}") from e
+        at = u.at
+        args += (len(ids) * len(scopes), len(scopes), repr(u.cost_usd), u.tokens, int(at // 1))
+        args += (tpm_first_bucket(at), u.lease_id or "")
 
     async def release(self, scopes: Sequence[str], lease_id: str) -> None:
         sets = [f"{self._p}par:{s}" for s in scopes]

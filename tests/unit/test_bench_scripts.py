@@ -26,7 +26,7 @@ PUBLIC: dict[str, set[str]] = {
     "lmgate.fastpath": {"protocol"},  # one nginx connection's protocol, fed nginx's bytes (bench_auth.py)
     "lmgate.routes": {"FAST_ROUTES"},  # the fast path's routes (/auth, /body)
     "lmgate.stats.spool": {"parse_line"},  # a spool line as nginx writes it -> the intake's entry
-    "lmgate.policies.engine": {"PolicyEngine"},
+    "lmgate.policies.engine": {"PolicyEngine", "UsageUpdate"},  # UsageUpdate: a report for record_usages
     "lmgate.policies.base": {"RequestFacts"},  # PolicyEngine.decide's argument
     "lmgate.policies.limits": {"Limits", "NO_LIMITS"},  # a key's limits in RequestFacts
     "lmgate.policies.reservation": {"reservation_usd"},  # what a request holds against budgets (reserve)
@@ -43,7 +43,15 @@ PUBLIC: dict[str, set[str]] = {
 # the attributes the scripts use on those names
 MEMBERS = {
     "Gateway": ("from_config",),
-    "PolicyEngine": ("from_config", "decide", "record_usage", "release", "owner_limits", "close"),
+    "PolicyEngine": (
+        "from_config",
+        "decide",
+        "record_usage",
+        "record_usages",
+        "release",
+        "owner_limits",
+        "close",
+    ),
     "Rollups": ("rebuild", "add", "query", "spend", "row_counts"),
     "PgRollups": ("migrate", "add", "close"),
     "DlpScanner": ("start", "scan", "close"),

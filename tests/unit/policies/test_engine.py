@@ -5,7 +5,7 @@ import pytest
 
 from lmgate.config import PolicyConfig
 from lmgate.errors import ErrorKind, ErrorType, GateError
-from lmgate.policies.engine import PolicyEngine
+from lmgate.policies.engine import PolicyEngine, UsageUpdate
 from lmgate.policies.limits import Limits
 from lmgate.store.redis import RedisStore
 from tests.unit.policies.facts import T0, facts
@@ -138,6 +138,8 @@ async def test_redis_down(own_redis_server, caplog, mode):
             d = await engine.decide(facts(1, limits=limits))
             d2 = await engine.decide(facts(1, limits=limits))
             await engine.record_usage("k1", "alpha", 5, 0.1, T0 + 1, d.lease_id)  # never raises on the stats path
+            pass_of_two = [UsageUpdate("k1", "alpha", 5, 0.1, T0 + 1, None), UsageUpdate("k2", None, 1, None, T0, None)]
+            await engine.record_usages(pass_of_two)  # one store call, two reports failed
         if mode == "closed":
             assert not d.allowed and d.verdict is not None
             assert (d.verdict.status, d.verdict.kind, d.verdict.error_type) == (
@@ -147,7 +149,7 @@ async def test_redis_down(own_redis_server, caplog, mode):
             )
         else:
             assert d.allowed and d2.allowed and d.lease_id
-        assert engine.store_errors == 3
+        assert engine.store_errors == 5
         errors = [r for r in caplog.records if r.levelno == logging.ERROR]
         assert len(errors) == 1  # loud, but one line per second, not one per request
         assert "policy store unavailable" in errors[0].getMessage()

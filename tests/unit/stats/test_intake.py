@@ -114,14 +114,14 @@ async def test_the_running_reader_picks_lines_up_within_its_poll_interval(parts)
 async def test_the_line_waits_for_its_usage_to_reach_the_store(parts):
     intake, writer, engine = parts
     events: list[str] = []
-    record_usage, write = engine.record_usage, writer.write
+    record_usages, write = engine.record_usages, writer.write
 
-    async def slow_record_usage(*args, **kwargs):
+    async def slow_record_usages(*args, **kwargs):
         await asyncio.sleep(0.02)
-        await record_usage(*args, **kwargs)
+        await record_usages(*args, **kwargs)
         events.append("usage")
 
-    engine.record_usage = slow_record_usage  # type: ignore[method-assign]
+    engine.record_usages = slow_record_usages  # type: ignore[method-assign]
     writer.write = lambda record: (events.append("line"), write(record))  # type: ignore[method-assign]
     append(intake, spool_line(await take_slot(engine)))
     intake.spool.read()

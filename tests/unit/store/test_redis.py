@@ -6,7 +6,8 @@ import time
 import pytest
 import redis.asyncio as aioredis
 
-from lmgate.store.base import BUDGET, PARALLEL, PASSED, RPM, TPM, Check, StoreUnavailable
+from lmgate.store import redis as redis_store
+from lmgate.store.base import BUDGET, PARALLEL, PASSED, RPM, TPM, Check, StoreUnavailable, Usage
 from lmgate.store.periods import period_of
 from lmgate.store.redis import RedisStore
 
@@ -73,6 +74,27 @@ async def test_keys_expire(redis_url):
         assert ttl.keys() == want.keys()
         assert all(want[k] - 1 <= ttl[k] <= want[k] for k in want), ttl
         assert float(await admin.get(f"lmgate:spend:{month.id}:k:a")) == 0.5
+    finally:
+        await admin.aclose()
+        await store.close()
+
+
+async def test_one_round_trip_per_pass_of_usage(redis_url, monkeypatch):
+    monkeypatch.setattr(redis_store, "RECORD_CHUNK", 4)
+    store = await _seeded(redis_url)
+    admin = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        for i in range(10):
+            assert await store.acquire(ALL, NOW, f"l{i}", 600, 0.01) is PASSED
+        await store.record(["k:a"], 0, 0.0, NOW, None)  # loads the script if needed
+        await admin.config_resetstat()
+        await store.record_many([Usage(["k:a", "o:t"], 10, 0.5, NOW + i, f"l{i}") for i in range(10)])
+        stats = await admin.info("commandstats")
+        assert stats["cmdstat_evalsha"]["calls"] == 3  # 10 requests in chunks of 4
+        got = await store.usage(["k:a", "o:t"], NOW + 10)
+        assert (got["k:a"].tokens, got["k:a"].in_flight, got["k:a"].reserved) == (100, 0, 0.0)
+        month, total = period_of("month", NOW).id, period_of("total", NOW).id
+        assert (got["k:a"].spend[month], got["o:t"].spend[total]) == (5.0, 5.0)
     finally:
         await admin.aclose()
         await store.close()

@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from lmgate.store.base import BUDGET, PARALLEL, PASSED, RPM, TPM, Check, Store
+from lmgate.store.base import BUDGET, PARALLEL, PASSED, RPM, TPM, Check, Store, Usage
 from lmgate.store.memory import MemoryStore
 from lmgate.store.periods import period_of
 from lmgate.store.redis import RedisStore
@@ -176,3 +176,26 @@ async def test_settle_mode_holds_nothing(store):
     for i in range(5):  # reserve 0: only finished spend counts, so all pass while spend < limit
         assert await store.acquire(budget, NOW, f"l{i}", 600, 0.0) is PASSED
     assert (await store.usage(["k:a"], NOW))["k:a"].reserved == 0.0
+
+
+async def test_record_many_counts_what_record_one_by_one_counts(store):
+    """A pass over the stats spool records its lines in one call: the same slots, holds, tokens and spend."""
+    day = period_of("day", NOW)
+    checks = [Check(BUDGET, "k:a", 10, "day"), Check(PARALLEL, "k:a", 3), Check(PARALLEL, "o:t", 3)]
+    await store.seed("k:a", day, 1.0, NOW)
+    for lease in ("l1", "l2", "l3"):
+        assert await store.acquire(checks, NOW, lease, 600, 0.5) is PASSED
+    assert (await store.acquire(checks, NOW, "l4", 600, 0.5)).denied == 1  # three in flight
+    await store.record_many(
+        [
+            Usage(["k:a", "o:t"], 30, 0.25, NOW + 0.5, "l1"),
+            Usage(["k:a"], 0, 0.0, NOW + 0.6, None),  # no lease, nothing counted
+            Usage(["k:a", "o:t"], 50, 0.5, NOW + 2.5, "l3"),
+            Usage(["o:t"], 20, 0.0, NOW + 2.9, None),
+        ]
+    )
+    got = await store.usage(["k:a", "o:t"], NOW + 3)
+    assert (got["k:a"].tokens, got["k:a"].in_flight, got["k:a"].reserved) == (80, 1, pytest.approx(0.5))
+    assert got["k:a"].spend == {day.id: pytest.approx(1.75)}
+    assert (got["o:t"].tokens, got["o:t"].in_flight, got["o:t"].spend) == (100, 1, {})
+    await store.record_many([])  # a pass whose lines all went without usage
