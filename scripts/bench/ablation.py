@@ -89,7 +89,7 @@ def variant_conf(rendered: str, name: str, port: int, new_port: int, json_port: 
         stub = f"upstream bench_auth {{ server 127.0.0.1:{json_port}; keepalive 64; }}\n    "
         text = text.replace("upstream lmgate_sidecar {", stub + "upstream lmgate_sidecar {", 1)
     if name == "aiohttp-noop":  # every sidecar upstream (the API one and a fast path's) -> the no-op
-        text = re.sub(r"(upstream lmgate_(?:sidecar|fast) \{\s*server )[\d.:]+;", rf"\g<1>127.0.0.1:{noop_port};", text)
+        text = re.sub(r"(upstream lmgate_(?:sidecar|fast) \{\s*server )\S+;", rf"\g<1>127.0.0.1:{noop_port};", text)
     return text
 
 
