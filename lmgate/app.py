@@ -45,6 +45,9 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         tasks.append(asyncio.create_task(gw.alerts.run(), name="alerts sender"))
         tasks[-1].add_done_callback(stop_if_it_ends)
     fast = await _serve_fast(gw)
+    if isinstance(fast, fastpath.UnixServer):
+        tasks.append(asyncio.create_task(fast.watch(), name="fast path socket watch"))
+        tasks[-1].add_done_callback(stop_if_it_ends)
     yield
     for task in tasks:  # from here on they end because we stop
         task.remove_done_callback(stop_if_it_ends)

@@ -212,9 +212,23 @@ class UnixServer(NamedTuple):
 
     def close(self) -> None:
         self.server.close()
-        with contextlib.suppress(OSError):  # gone, or replaced by a sidecar that took over: leave it
-            if os.stat(self.path).st_ino == self.inode:
+        if self.owns_path():  # else gone, or replaced by a sidecar that took over: leave it
+            with contextlib.suppress(OSError):
                 self.path.unlink()
+
+    def owns_path(self) -> bool:
+        try:
+            return os.stat(self.path).st_ino == self.inode
+        except OSError:
+            return False
+
+    async def watch(self, every: float = 1.0) -> None:
+        """End once the socket file is gone or replaced (e.g. the spool directory was deleted): nginx can no
+        longer reach this sidecar, so it must stop and be restarted (``app.stop_if_it_ends``), which binds
+        the socket anew, rather than serve nothing while nginx answers 503."""
+        while self.owns_path():
+            await asyncio.sleep(every)
+        log.critical("fastpath: the socket %s is gone or replaced; nginx cannot reach this sidecar", self.path)
 
 
 async def serve_unix(gw: Gateway, path: Path, routes: dict[bytes, Handler]) -> UnixServer:

@@ -183,3 +183,14 @@ def test_a_file_that_is_no_socket_is_not_removed(tmp_path):
     with pytest.raises(OSError, match="not a socket"):
         fastpath.bind_unix(path)
     assert path.read_text() == "mine"
+
+
+async def test_the_watch_ends_once_the_socket_file_is_gone(tmp_path):
+    path = tmp_path / "sidecar.sock"
+    unix = await fastpath.serve_unix(None, path, ROUTES)  # type: ignore[arg-type]
+    watch = asyncio.ensure_future(unix.watch(every=0.01))
+    await asyncio.sleep(0.05)
+    assert not watch.done()
+    path.unlink()  # e.g. the spool directory deleted: nginx cannot reach this sidecar any more
+    await asyncio.wait_for(watch, 1)
+    unix.close()
