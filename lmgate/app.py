@@ -44,7 +44,10 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     if gw.alerts.enabled:  # webhook notifications (lmgate/alerts/)
         tasks.append(asyncio.create_task(gw.alerts.run(), name="alerts sender"))
         tasks[-1].add_done_callback(stop_if_it_ends)
-    fast = await fastpath.serve(gw, gw.config.sidecar.host, gw.config.sidecar.fast_port, FAST_ROUTES)
+    fast = await _serve_fast(gw)
+    if isinstance(fast, fastpath.UnixServer):
+        tasks.append(asyncio.create_task(fast.watch(), name="fast path socket watch"))
+        tasks[-1].add_done_callback(stop_if_it_ends)
     yield
     for task in tasks:  # from here on they end because we stop
         task.remove_done_callback(stop_if_it_ends)
@@ -59,6 +62,14 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     await gw.policies.close()
     await gw.dlp.close()
     await asyncio.to_thread(gw.rollups.stop)  # a rebuild still running is stopped (the next start redoes it)
+
+
+async def _serve_fast(gw: Gateway) -> asyncio.AbstractServer | fastpath.UnixServer:
+    """/auth and /body: on the Unix socket, or on TCP when ``sidecar.fast_port`` is set."""
+    sidecar = gw.config.sidecar
+    if sidecar.fast_port is not None:
+        return await fastpath.serve(gw, sidecar.host, sidecar.fast_port, FAST_ROUTES)
+    return await fastpath.serve_unix(gw, gw.config.fast_socket(), FAST_ROUTES)
 
 
 async def _rollups_upkeep(rollups: FollowsJsonl, every: float = 1.0) -> None:

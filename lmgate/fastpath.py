@@ -11,10 +11,16 @@ API (/healthz, /lmgate/v1/usage) stays on aiohttp's TCP port.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import logging
+import os
+import socket
+import stat
 from collections import deque
 from collections.abc import Callable, Coroutine
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
@@ -200,3 +206,82 @@ def _failed(path: bytes) -> Reply:
 async def serve(gw: Gateway, host: str, port: int, routes: dict[bytes, Handler]) -> asyncio.AbstractServer:
     loop = asyncio.get_running_loop()
     return await loop.create_server(lambda: _Protocol(gw, routes), host, port, backlog=1024, reuse_address=True)
+
+
+class UnixServer(NamedTuple):
+    """The fast path on a Unix socket: closing it also removes the socket file, if it is still its own."""
+
+    server: asyncio.AbstractServer
+    path: Path
+    inode: int
+
+    def close(self) -> None:
+        self.server.close()
+        if self.owns_path():  # else gone, or replaced by a sidecar that took over: leave it
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+
+    def owns_path(self) -> bool:
+        try:
+            return os.stat(self.path).st_ino == self.inode
+        except OSError:
+            return False
+
+    async def watch(self, every: float = 1.0) -> None:
+        """End once the socket file is gone or replaced (e.g. the spool directory was deleted): nginx can no
+        longer reach this sidecar, so it must stop and be restarted (``app.stop_if_it_ends``), which binds
+        the socket anew, rather than serve nothing while nginx answers 503."""
+        while self.owns_path():
+            await asyncio.sleep(every)
+        log.critical("fastpath: the socket %s is gone or replaced; nginx cannot reach this sidecar", self.path)
+
+
+async def serve_unix(gw: Gateway, path: Path, routes: dict[bytes, Handler]) -> UnixServer:
+    loop = asyncio.get_running_loop()
+    sock = bind_unix(path)
+    inode = os.stat(path).st_ino
+    server = await loop.create_unix_server(lambda: _Protocol(gw, routes), sock=sock, backlog=1024)
+    return UnixServer(server, path, inode)
+
+
+def bind_unix(path: Path) -> socket.socket:
+    """A listening socket at ``path`` that any local user may connect to, put in place in one step.
+
+    Mode 0666: a root-started nginx's workers run as another user (nobody, nginx), and a TCP port on
+    127.0.0.1 is open to every local user too. Bound under a temporary name and chmod-ed before the rename,
+    so nginx never finds the path refusing it. A socket left by a dead sidecar is replaced; one a live
+    sidecar answers on is not taken from it."""
+    if _answers(path):
+        raise OSError(errno.EADDRINUSE, f"another sidecar serves {path}")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(str(tmp))
+        os.chmod(tmp, 0o666)
+        sock.listen(1024)
+        os.replace(tmp, path)
+    except BaseException:
+        sock.close()
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+def _answers(path: Path) -> bool:
+    """Something listens on the Unix socket ``path`` (a file that is no socket counts: it is not ours to remove)."""
+    if not path.exists() and not path.is_symlink():
+        return False
+    if not stat.S_ISSOCK(path.lstat().st_mode):
+        raise OSError(errno.EEXIST, f"{path} exists and is not a socket")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+    except OSError:  # ECONNREFUSED: a dead sidecar's socket
+        return False
+    finally:
+        probe.close()
+    return True

@@ -176,7 +176,7 @@ def render_nginx_conf(config: Config, njs_module: str | None = None) -> str:
         max_body=int(config.server.max_body_size),
         capture_max=int(config.stats.capture_max_bytes),
         sidecar_addr=f"{config.sidecar.host}:{config.sidecar.port}",
-        sidecar_fast_addr=f"{config.sidecar.host}:{config.sidecar.fast_port}",
+        sidecar_fast_addr=_fast_addr(config),
         auth_timeout=f"{int(config.sidecar.auth_timeout * 1000)}ms",
         client_header_buffers=f"{CLIENT_HEADER_BUFFERS[0]} {CLIENT_HEADER_BUFFERS[1] // 1024}k",
         auth_reply_buffer=f"{AUTH_REPLY_BUFFER // 1024}k",
@@ -196,6 +196,14 @@ def render_nginx_conf(config: Config, njs_module: str | None = None) -> str:
         # a random tag per render: nginx's workers may create files in the spool but not list it
         spool=f"{config.spool_dir()}/{secrets.token_hex(8)}-$lmgate_spool_slice{SPOOL_SUFFIX}",
     )
+
+
+def _fast_addr(config: Config) -> str:
+    """The ``server`` of nginx's /auth upstream: the sidecar's Unix socket, or TCP with ``sidecar.fast_port``."""
+    s = config.sidecar
+    if s.fast_port is not None:
+        return f"[{s.host}]:{s.fast_port}" if ":" in s.host else f"{s.host}:{s.fast_port}"
+    return f"'unix:{nginx_string(str(config.fast_socket()))}'"
 
 
 def _tls_view(config: Config) -> dict[str, str] | None:

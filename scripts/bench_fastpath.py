@@ -1,11 +1,13 @@
 """CPU per request of the sidecar's fast HTTP layer (lmgate/fastpath.py) alone, A/B against another commit's.
 
-    .venv/bin/python scripts/bench_fastpath.py [--against REV] [--requests N] [--connections C] [--rounds R]
+    .venv/bin/python scripts/bench_fastpath.py [--against REV] [--requests N] [--connections C] [--rounds R] [--unix]
 
 Each server runs in its own process with uvloop and one route answered the way /auth answers (a coroutine
 that returns without waiting); clients in this process keep C keep-alive connections busy, one request at a
 time each, as nginx does. Printed: the server process's CPU (utime+stime) per request, median over rounds,
 rounds interleaved. CPU per request holds up on a busy machine far better than requests per second.
+``--unix`` adds a row: the worktree's server on a Unix socket (``serve_unix``, nginx's link by default), the
+others being on TCP loopback.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ REQUEST = (
 )
 
 
-def serve(module_path: str, port: int, ready) -> None:
+def serve(module_path: str, address: int | str, ready) -> None:
+    """Serve on TCP port ``address``, or on the Unix socket at path ``address``."""
     import importlib.util
 
     import uvloop
@@ -43,7 +46,10 @@ def serve(module_path: str, port: int, ready) -> None:
         return 204, {"X-Lmgate-Verdict": "allow", "X-Lmgate-Ctx": "W251bGwsbnVsbF0="}, b""
 
     async def main() -> None:
-        await fastpath.serve(None, "127.0.0.1", port, {b"/auth": auth})
+        if isinstance(address, str):
+            await fastpath.serve_unix(None, Path(address), {b"/auth": auth})
+        else:
+            await fastpath.serve(None, "127.0.0.1", address, {b"/auth": auth})
         ready.set()
         await asyncio.Event().wait()
 
@@ -55,9 +61,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def load(port: int, requests: int, connections: int) -> None:
+async def load(address: int | str, requests: int, connections: int) -> None:
     async def one(n: int) -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        if isinstance(address, str):
+            reader, writer = await asyncio.open_unix_connection(address)
+        else:
+            reader, writer = await asyncio.open_connection("127.0.0.1", address)
         for _ in range(n):
             writer.write(REQUEST)
             head = await reader.readuntil(b"\r\n\r\n")
@@ -75,6 +84,7 @@ def main() -> None:
     p.add_argument("--requests", type=int, default=40_000)
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--unix", action="store_true", help="also the worktree's server on a Unix socket")
     a = p.parse_args()
     other = subprocess.run(
         ["git", "show", f"{a.against}:lmgate/fastpath.py"], cwd=ROOT, check=True, capture_output=True
@@ -82,13 +92,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         other_path = Path(tmp) / "fastpath_other.py"
         other_path.write_bytes(other)
-        variants = {a.against: str(other_path), "worktree": str(ROOT / "lmgate" / "fastpath.py")}
+        port: int | str = 20000 + os.getpid() % 5000
+        ours = str(ROOT / "lmgate" / "fastpath.py")
+        variants = {a.against: (str(other_path), port), "worktree": (ours, port)}
+        if a.unix:
+            variants["unix"] = (ours, str(Path(tmp) / "fast.sock"))
         results: dict[str, list[float]] = {name: [] for name in variants}
         ctx = multiprocessing.get_context("spawn")
         for _ in range(a.rounds):
-            for name, path in variants.items():
+            for name, (path, port) in variants.items():
                 ready = ctx.Event()
-                port = 20000 + os.getpid() % 5000
                 proc = ctx.Process(target=serve, args=(path, port, ready), daemon=True)
                 proc.start()
                 ready.wait(10)

@@ -19,6 +19,8 @@ VARIANTS = {
     "full": "lmgate as rendered",
     "no-stats": "without the stats spool's access_log (no stats line)",
     "no-capture": "without the js_body_filter response capture",
+    "filter-noop": "the js_body_filter only passes chunks on (scripts/bench/noop_filter.js): its njs VM, no capture",
+    "capture-unlogged": "the capture runs, but its variables ($lmgate_capture, the ring) are not in the stats line",
     "auth-stub": "/auth answered by the fake upstream's nginx (204 allow) instead of the sidecar; stats kept",
     "njs-only": "/auth answered by the fake upstream's nginx, no stats, no capture: the njs glue and proxying",
     "aiohttp-noop": "lmgate's nginx config with a do-nothing aiohttp sidecar (scripts/bench/noop_sidecar.py), no stats",
@@ -84,13 +86,26 @@ def variant_conf(rendered: str, name: str, port: int, new_port: int, json_port: 
         text = re.sub(r"access_log \S+ lmgate_spool;", "", text)
     if name in ("no-capture", "njs-only"):
         text = text.replace("js_body_filter gate.capture buffer_type=buffer;", "")
+    if name == "capture-unlogged":
+        text = re.sub(r"log_format lmgate_spool .*", _without_capture, text)
+    if name == "filter-noop":
+        text = text.replace("js_body_filter gate.capture ", "js_body_filter noop.pass ")
+        text = text.replace(
+            "js_import gate from gate.js;",
+            f"js_import gate from gate.js;\n    js_import noop from {HERE}/noop_filter.js;",
+        )
     if name in ("auth-stub", "njs-only"):  # the fake upstream's nginx answers /auth: a sidecar that costs 0
         text = re.sub(r"proxy_pass http://lmgate_\w+/auth;", "proxy_pass http://bench_auth/auth;", text)
         stub = f"upstream bench_auth {{ server 127.0.0.1:{json_port}; keepalive 64; }}\n    "
         text = text.replace("upstream lmgate_sidecar {", stub + "upstream lmgate_sidecar {", 1)
     if name == "aiohttp-noop":  # every sidecar upstream (the API one and a fast path's) -> the no-op
-        text = re.sub(r"(upstream lmgate_(?:sidecar|fast) \{\s*server )[\d.:]+;", rf"\g<1>127.0.0.1:{noop_port};", text)
+        text = re.sub(r"(upstream lmgate_(?:sidecar|fast) \{\s*server )\S+;", rf"\g<1>127.0.0.1:{noop_port};", text)
     return text
+
+
+def _without_capture(log_format: re.Match) -> str:
+    """The spool's log_format without the capture's variables (capture-unlogged)."""
+    return re.sub(r"\$lmgate_(?:capture(?!_)|t[0-9]+)", "", log_format.group(0))
 
 
 def print_ablation(

@@ -86,7 +86,7 @@ class LmgateDefaults:
     """What lmgate has with an empty config file."""
 
     providers: tuple[str, ...]  # its default provider entries: the bench switches them off
-    sidecar_settings: tuple[str, ...]  # e.g. port, fast_port: every *port gets a free port
+    sidecar_settings: tuple[str, ...]  # those set by default, e.g. port: every *port gets a free port
     upstream_keepalive: int  # its pools' size: bare nginx gets the same, like for like
 
 
@@ -94,7 +94,8 @@ def lmgate_defaults(root: Path) -> LmgateDefaults:
     empty = root / "empty.yaml"
     empty.write_text("{}\n")
     cfg = load_config(empty, {})
-    return LmgateDefaults(tuple(cfg.providers), tuple(cfg.sidecar.model_dump()), cfg.server.upstream_keepalive)
+    ports = tuple(k for k, v in cfg.sidecar.model_dump().items() if v is not None)  # an unset fast_port stays unset
+    return LmgateDefaults(tuple(cfg.providers), ports, cfg.server.upstream_keepalive)
 
 
 @dataclass

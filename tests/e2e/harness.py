@@ -85,7 +85,6 @@ class Gateway:
         self.root = root
         self.port = free_port()
         self.sidecar_port = free_port()
-        self.fast_port = free_port()
         self.allowlist = root / "allowlist.csv"
         self.stats_path = root / "stats.jsonl"
         self.config_path = root / "lmgate.yaml"
@@ -96,7 +95,7 @@ class Gateway:
         self.spool_dir = Path(tempfile.mkdtemp(prefix="lmgate-test-", dir=shm)) if shm.is_dir() else root / "spool"
         config = {
             "server": {"host": "127.0.0.1", "port": self.port, "run_dir": str(root / "run"), "worker_processes": "1"},
-            "sidecar": {"port": self.sidecar_port, "fast_port": self.fast_port, "auth_timeout": 2.0},
+            "sidecar": {"port": self.sidecar_port, "auth_timeout": 2.0},  # /auth: on its socket in the spool
             "allowlist": {"path": str(self.allowlist), "reload_interval": 0.2},
             "stats": {"path": str(self.stats_path), "flush_interval": 0.1, "spool_dir": str(self.spool_dir)},
             "providers": {name: {"upstream": upstream_url} for name in PROVIDER_NAMES},

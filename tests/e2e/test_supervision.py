@@ -103,3 +103,12 @@ def test_restarts_back_off_and_sigterm_still_stops_everything_in_order(up):
     assert up.up.wait(40) == 0
     assert not any(alive(pid) for pid in children.values())
     assert [line["status"] for line in up.stats_lines() if line["request_id"] == rid] == [200]
+
+
+def test_a_sidecar_whose_socket_file_is_removed_stops_and_its_successor_binds_it_anew(up):
+    assert ask(up).choices
+    sidecar = up.up_children()["sidecar"]
+    (up.spool_dir / "sidecar.sock").unlink()  # e.g. the spool directory cleaned up: nginx cannot reach /auth
+    wait_for(lambda: up.up_children()["sidecar"] != sidecar, timeout=10, what="a new sidecar")
+    wait_for(lambda: answers_200(up), timeout=10, interval=0.02, what="a 200 through the new sidecar's socket")
+    assert "the socket" in up.up_log() and "is gone or replaced" in up.up_log()

@@ -172,3 +172,23 @@ def test_a_kind_may_be_the_module_path_of_a_provider(tmp_path):
     f = tmp_path / "c.yaml"
     f.write_text("providers:\n  toy:\n    kind: tests.e2e.toy_provider\n    upstream: http://127.0.0.1:9\n")
     assert load_config(f, {}).providers["toy"].kind == "toy"  # registered under its name
+
+
+def test_fast_socket_defaults_into_the_spool_and_fast_port_is_its_alternative(tmp_path):
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("{}\n")
+    c = load_config(empty, {"LMGATE_STATS__SPOOL_DIR": str(tmp_path / "spool")})
+    assert c.sidecar.fast_port is None
+    assert c.fast_socket() == (tmp_path / "spool" / "sidecar.sock").resolve()
+    env = {"LMGATE_SIDECAR__FAST_SOCKET": str(tmp_path / "x.sock"), "LMGATE_SIDECAR__FAST_PORT": "8082"}
+    with pytest.raises(ConfigError, match="set one"):
+        load_config(empty, env)
+
+
+def test_a_fast_socket_path_too_long_for_unix_is_refused_with_its_key(tmp_path):
+    long = tmp_path / ("d" * 120) / "s.sock"
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("{}\n")
+    c = load_config(empty, {"LMGATE_SIDECAR__FAST_SOCKET": str(long)})
+    with pytest.raises(ConfigError, match=r"sidecar\.fast_socket"):
+        c.fast_socket()

@@ -146,3 +146,51 @@ async def test_a_cancelled_worker_closes_its_connection(server):
     workers[0].cancel()
     assert await asyncio.wait_for(reader.read(), 5) == b""  # closed, nothing written
     writer.close()
+
+
+async def test_unix_socket_serves_anyone_replaces_a_dead_ones_socket_and_removes_its_own(tmp_path):
+    path = tmp_path / "sidecar.sock"
+    dead = fastpath.bind_unix(path)
+    dead.close()  # a killed sidecar leaves its socket file behind
+    unix = await fastpath.serve_unix(None, path, ROUTES)  # type: ignore[arg-type]
+    assert path.stat().st_mode & 0o777 == 0o666  # nginx's workers run as another user
+    reader, writer = await asyncio.open_unix_connection(str(path))
+    writer.write(request("/now", b"x"))
+    assert await asyncio.wait_for(read_answers(reader, 1), 5) == [(200, b"now:x")]
+    writer.close()
+    with pytest.raises(OSError, match="another sidecar"):  # a live sidecar's socket is not taken from it
+        fastpath.bind_unix(path)
+    unix.close()
+    await unix.server.wait_closed()
+    assert not path.exists()
+
+
+async def test_a_closing_unix_server_leaves_the_socket_of_the_one_that_took_over(tmp_path):
+    path = tmp_path / "sidecar.sock"
+    old = await fastpath.serve_unix(None, path, ROUTES)  # type: ignore[arg-type]
+    old.server.close()
+    await old.server.wait_closed()
+    new = await fastpath.serve_unix(None, path, ROUTES)  # type: ignore[arg-type]
+    old.close()
+    assert path.exists()
+    new.close()
+    assert not path.exists()
+
+
+def test_a_file_that_is_no_socket_is_not_removed(tmp_path):
+    path = tmp_path / "sidecar.sock"
+    path.write_text("mine")
+    with pytest.raises(OSError, match="not a socket"):
+        fastpath.bind_unix(path)
+    assert path.read_text() == "mine"
+
+
+async def test_the_watch_ends_once_the_socket_file_is_gone(tmp_path):
+    path = tmp_path / "sidecar.sock"
+    unix = await fastpath.serve_unix(None, path, ROUTES)  # type: ignore[arg-type]
+    watch = asyncio.ensure_future(unix.watch(every=0.01))
+    await asyncio.sleep(0.05)
+    assert not watch.done()
+    path.unlink()  # e.g. the spool directory deleted: nginx cannot reach this sidecar any more
+    await asyncio.wait_for(watch, 1)
+    unix.close()

@@ -82,3 +82,17 @@ def test_every_location_writing_the_spool_has_it_as_root_and_caches_the_roots_te
     for name, body in writing:
         assert f"root {config.spool_dir()};" in body, name
         assert "open_file_cache max=" in body, name
+
+
+def test_auth_goes_over_the_sidecars_unix_socket_in_the_spool_by_default(tmp_path):
+    config = _config(tmp_path)
+    conf_path = _render(config)
+    fast = _pools(conf_path.read_text())["lmgate_fast"][1]
+    assert f"server 'unix:{tmp_path / 'spool' / 'sidecar.sock'}';" in fast
+    _nginx_accepts(conf_path)
+
+
+def test_fast_port_puts_auth_back_on_tcp(tmp_path):
+    conf_path = _render(_config(tmp_path, "sidecar:\n  fast_port: 8082\n"))
+    assert "server 127.0.0.1:8082;" in _pools(conf_path.read_text())["lmgate_fast"][1]
+    _nginx_accepts(conf_path)
