@@ -75,6 +75,7 @@ class AuthRequest:
     query: str
     cred: ClientCredential | None
     handoff: Handoff
+    asked: float | None  # nginx's clock when it asked (``_asked``)
     entry: KeyEntry | None = None
     doc: dict | None = None
     facts: RequestFacts | None = None
@@ -93,9 +94,10 @@ async def auth(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, s
     its limits still has its prompt scanned before its 429 (only with DLP on for it, and bounded by
     dlp.max_scan_ms); limits guard the provider account, which it never reaches.
     """
-    if _nginx_gave_up(gw, headers):  # e.g. a stalled sidecar's backlog: judge nothing, commit nothing
+    asked = _asked(headers)  # read once: the answer is checked against it again before it goes out
+    if _nginx_gave_up(gw, asked):  # e.g. a stalled sidecar's backlog: judge nothing, commit nothing
         return NO_VERDICT
-    req = _request(gw, headers, body)
+    req = _request(gw, headers, body, asked)
     if req is None:  # nginx and sidecar rendered from different configs
         log.error("auth asked for unknown provider %r", headers.get("X-Lmgate-Provider"))
         return 500, {}, b"unknown provider"
@@ -125,7 +127,7 @@ async def auth(gw: Gateway, headers: CIMultiDict, body: bytes, args: dict[str, s
             await gw.policies.undo(req.facts, req.decision)  # type: ignore[arg-type]  # the one place /auth gives back
 
 
-def _request(gw: Gateway, headers: CIMultiDict, body: bytes) -> AuthRequest | None:
+def _request(gw: Gateway, headers: CIMultiDict, body: bytes, asked: float | None) -> AuthRequest | None:
     route = gw.routes.get(headers.get("X-Lmgate-Provider", ""))
     if route is None:
         return None
@@ -134,7 +136,7 @@ def _request(gw: Gateway, headers: CIMultiDict, body: bytes) -> AuthRequest | No
     path, _, query = upstream_uri.partition("?")
     cred = route.api.client_credential(headers, query)
     handoff = Handoff(masked_key=mask_key(cred.key if cred else None), endpoint=client_text(path, MAX_ENDPOINT))
-    return AuthRequest(gw, route, headers, body, raw_uri, upstream_uri, path, query, cred, handoff)
+    return AuthRequest(gw, route, headers, body, raw_uri, upstream_uri, path, query, cred, handoff, asked)
 
 
 def _identify(req: AuthRequest) -> None:
@@ -241,7 +243,7 @@ def _allow(req: AuthRequest) -> Reply | Settled:
     gw, handoff, decision = req.gw, req.handoff, req.decision
     assert decision is not None
     handoff.lease = decision.lease_id
-    if _nginx_gave_up(gw, req.headers):
+    if _nginx_gave_up(gw, req.asked):
         return NO_VERDICT  # the finally of auth() undoes the commit
     reply = allow_response(gw, handoff, req.rewrite)
     req.kept = True
@@ -354,7 +356,7 @@ def _refuse(req: AuthRequest, err: GateError) -> Reply | Settled:
     """The refusal in the provider's shape; its stats line is written once nginx has it (else nginx's 503
     line is the request's only one)."""
     gw, route, headers = req.gw, req.route, req.headers
-    if _nginx_gave_up(gw, headers):
+    if _nginx_gave_up(gw, req.asked):
         return NO_VERDICT
     if err.dlp is not None:  # what DLP found: types and counts, never values
         req.handoff.dlp = err.dlp
@@ -393,17 +395,24 @@ def _settle_allow(
     task.add_done_callback(_UNDOING.discard)
 
 
-def _nginx_gave_up(gw: Gateway, headers: CIMultiDict) -> bool:
-    """Whether nginx has stopped waiting for this answer, or may have: ``X-Lmgate-Asked`` (nginx's clock
-    when it asked, the same machine's) is more than ``sidecar.auth_timeout`` minus a margin ago. The
-    margin is for the answer's way back: one racing the timeout errs on the side of no verdict."""
+def _asked(headers: CIMultiDict) -> float | None:
+    """``X-Lmgate-Asked``: nginx's clock when it asked (the same machine's), None when absent or no number."""
     asked = headers.get(ASKED_HEADER)
     if not asked:
-        return False
+        return None
     try:
-        waited = time.time() - float(asked)
+        return float(asked)
     except ValueError:
+        return None
+
+
+def _nginx_gave_up(gw: Gateway, asked: float | None) -> bool:
+    """Whether nginx has stopped waiting for this answer, or may have: it asked (``_asked``) more than
+    ``sidecar.auth_timeout`` minus a margin ago. The margin is for the answer's way back: one racing the
+    timeout errs on the side of no verdict."""
+    if asked is None:
         return False
+    waited = time.time() - asked
     if not waited > gw.config.sidecar.auth_timeout * (1 - LATE_MARGIN):  # "not >": a NaN is no deadline
         return False
     _LATE.event(
