@@ -34,6 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_loop  # beside this script
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -243,9 +244,4 @@ if __name__ == "__main__":
     if ARGS.against:
         ab(ARGS)
     else:
-        try:
-            import uvloop  # what the sidecar runs on
-
-            uvloop.run(main(ARGS))
-        except ImportError:
-            asyncio.run(main(ARGS))
+        bench_loop.run(main(ARGS))

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere, without installing
+
+import bench_loop  # beside this script
 
 from lmgate.config import PolicyConfig
 from lmgate.policies.base import RequestFacts
@@ -128,19 +129,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=1.0, help="time per scenario")
     ap.add_argument("--no-redis", action="store_true", help="memory store only")
     args = ap.parse_args()
-    try:
-        import uvloop  # what the sidecar runs on
-
-        run = uvloop.run
-    except ImportError:
-        run = asyncio.run
-    if args.no_redis or shutil.which("redis-server") is None:
-        run(bench(args.seconds, None))
-        return
-    from tests.redis_server import RedisServer
-
-    with RedisServer() as server:
-        run(bench(args.seconds, server.url))
+    bench_loop.run_with_redis(lambda server: bench(args.seconds, server and server.url), args.no_redis)
 
 
 if __name__ == "__main__":

@@ -20,12 +20,13 @@ import argparse
 import asyncio
 import dataclasses
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere, without installing
+
+import bench_loop  # beside this script
 
 from lmgate.config import PolicyConfig
 from lmgate.policies.base import RequestFacts
@@ -128,19 +129,12 @@ def main() -> None:
     ap.add_argument("--decisions", type=int, default=20_000, help="decisions per line")
     ap.add_argument("--no-redis", action="store_true", help="memory store only")
     args = ap.parse_args()
-    try:
-        import uvloop  # what the sidecar runs on
-
-        run = uvloop.run
-    except ImportError:
-        run = asyncio.run
-    if args.no_redis or shutil.which("redis-server") is None:
-        run(bench(args.decisions, None, None))
-        return
-    from tests.redis_server import RedisServer
-
-    with RedisServer() as server:
-        run(bench(args.decisions, server.url, server.proc.pid if server.proc else None))
+    bench_loop.run_with_redis(
+        lambda server: bench(
+            args.decisions, server and server.url, server.proc.pid if server and server.proc else None
+        ),
+        args.no_redis,
+    )
 
 
 if __name__ == "__main__":

@@ -99,8 +99,7 @@ class PolicyEngine:
         k, o = facts.key_limits, facts.owner_limits
         if not self._reserve or (k.stateless and o.stateless):  # no counted setting, so no budget: asked per request
             return False
-        # "in values" (the settings not at their default, None for a budget): Limits.__getattr__ is the slow path
-        return "budget_usd" in k.values or "budget_usd" in o.values
+        return k.budget_usd is not None or o.budget_usd is not None
 
     def precheck(self, facts: RequestFacts) -> GateError | None:
         """The rules that need no store (model rules): a refusal, or None. Commits nothing."""

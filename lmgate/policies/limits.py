@@ -17,9 +17,10 @@ from lmgate.policies.settings import SETTINGS, Setting
 
 
 class Limits:
-    """Settings by name (``limits.rpm``); one not set reads as its default (no limit)."""
+    """Settings by name (``limits.rpm``); one not set reads as its default (no limit).
 
-    __slots__ = ("_values", "model_re", "needs_precheck", "stateless", "unlimited")
+    Every setting registered when the limits are made is an instance attribute, so /auth's reads are plain
+    attribute lookups (``__getattr__``, a Python call, only answers settings registered later)."""
 
     def __init__(self, **values: object) -> None:
         settings = _settings() if values else SETTINGS
@@ -28,6 +29,7 @@ class Limits:
             raise TypeError(f"unknown setting(s) {', '.join(sorted(unknown))}; known: {', '.join(SETTINGS)}")
         kept = {n: tuple(v) if isinstance(v, list) else v for n, v in values.items() if v != SETTINGS[n].default}
         self._values: dict[str, object] = kept
+        self.__dict__.update({n: kept.get(n, s.default) for n, s in settings.items()})
         models: tuple[str, ...] = kept.get("models", ())  # type: ignore[assignment]
         # One alternation of translated globs: a single C-level match per request.
         self.model_re = re.compile("|".join(fnmatch.translate(p) for p in models)) if models else None
