@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fixed_rate import FixedRate, run_dlp_rate, run_fixed_rate
+from hostspeed import python_reference_us
 from load import wait_stats, wrk
 from processes import http_post, log, wait_until
 from procfs import rss_kib
@@ -172,6 +173,11 @@ def print_setup(bench: Bench, out: Report) -> None:
     else:
         out(f"layout    NOT pinned (--no-pin or one CPU): numbers are not comparable; {os.cpu_count()} CPUs")
     out(f"software  {versions(bench)}")
+    ref = python_reference_us(bench.pin(a.gw_cpu))
+    out(
+        f"host      Python reference workload {'?' if ref is None else f'{ref:.2f}'} µs CPU per op on the gateway "
+        "CPU (scripts/bench/hostspeed.py): compare runs from different hosts by its ratio"
+    )
     out(
         f"request   POST /openai{CHAT}, {len(body)} B JSON ({len(PROMPT)} B prompt, model {MODEL}); "
         f"answer {bench.answer_bytes} B JSON from nginx `return 200`"
