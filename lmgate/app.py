@@ -18,7 +18,7 @@ from lmgate.expiry import warn_expiring
 from lmgate.gateway import Gateway
 from lmgate.handlers.api_errors import errors_as_json
 from lmgate.routes import FAST_ROUTES, setup_routes
-from lmgate.stats.backend import FollowsJsonl
+from lmgate.stats.rebuilding import LiveRollups
 
 log = logging.getLogger("lmgate")
 
@@ -34,13 +34,10 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(gw.writer.run(), name="stats writer"),
         reading,
         asyncio.create_task(warn_expiring(lambda: _expiries(gw)), name="expiry warnings"),
+        asyncio.create_task(_rollups_upkeep(gw.rollups), name="rollups upkeep"),
     ]
     for task in tasks:
         task.add_done_callback(stop_if_it_ends)
-    shared = None if gw.rollups.rebuilding else gw.rollups.store  # a file being rebuilt is no shared store
-    if isinstance(shared, FollowsJsonl):  # a shared rollups store: catch-up after an outage
-        tasks.append(asyncio.create_task(_rollups_upkeep(shared), name="rollups store upkeep"))
-        tasks[-1].add_done_callback(stop_if_it_ends)
     if gw.alerts.enabled:  # webhook notifications (lmgate/alerts/)
         tasks.append(asyncio.create_task(gw.alerts.run(), name="alerts sender"))
         tasks[-1].add_done_callback(stop_if_it_ends)
@@ -61,7 +58,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
             await task
     await gw.policies.close()
     await gw.dlp.close()
-    await asyncio.to_thread(gw.rollups.stop)  # a rebuild still running is stopped (the next start redoes it)
+    await asyncio.to_thread(gw.rollups.stop)  # a rebuild running or due to retry is stopped (the next start redoes it)
 
 
 async def _serve_fast(gw: Gateway) -> asyncio.AbstractServer | fastpath.UnixServer:
@@ -72,13 +69,14 @@ async def _serve_fast(gw: Gateway) -> asyncio.AbstractServer | fastpath.UnixServ
     return await fastpath.serve_unix(gw, gw.config.fast_socket(), FAST_ROUTES)
 
 
-async def _rollups_upkeep(rollups: FollowsJsonl, every: float = 1.0) -> None:
-    """Let the shared store count what it missed (at start, after an outage), off the event loop."""
+async def _rollups_upkeep(rollups: LiveRollups, every: float = 1.0) -> None:
+    """Off the event loop: a shared store counts what it missed (at start, after an outage); a failed rebuild of
+    the rollups file is tried again when its delay is over (``LiveRollups.maintain``)."""
     while True:
         try:
             await asyncio.to_thread(rollups.maintain)
         except Exception:  # a bug here must not stop the sidecar: the lines wait in the JSONL
-            log.exception("rollups store upkeep failed; trying again")
+            log.exception("rollups upkeep failed; trying again")
         await asyncio.sleep(every)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from lmgate.console import timeline
 from lmgate.console.timeline import DAY, Step
-from lmgate.metrics.labels import REFUSAL_REASONS
+from lmgate.metrics.labels import refusal_reason, refusal_types
 from lmgate.stats import histogram
 from lmgate.stats.backend import RollupsBackend as Rollups  # SQLite or PostgreSQL
 
@@ -56,7 +56,7 @@ def _window(rollups: Rollups, scope: Scope, since: float, until: float) -> dict[
     sums = rows[0] if rows else {}
     requests = sums.get("requests", 0)
     refusals = sum(
-        r["n"] for r in rollups.counts(["error"], since, until, **scope.args) if r["label"] in REFUSAL_REASONS
+        r["n"] for r in rollups.counts(["error"], since, until, **scope.args) if refusal_reason(r["label"]) is not None
     )
     q = _quantiles(rollups.counts(["latency", "ttfb"], since, until, **scope.args))
     return {
@@ -212,13 +212,14 @@ def refusals(rollups: Rollups, scope: Scope, since: float, until: float, step: S
     """Refusals per ``step`` stacked by reason, their totals and rate, and DLP findings per entity type."""
     times = timeline.axis(since, until, step)
     bucket = "hour" if step == "hour" else "day"
-    rows = [r for r in rollups.counts(["error"], since, until, [bucket], **scope.args) if r["label"] in REFUSAL_REASONS]
-    series = timeline.stack(
-        ((timeline.row_label(r, step), REFUSAL_REASONS[r["label"]], r["n"]) for r in rows), times, top=12
-    )
+    rows = [
+        (r, reason)
+        for r in rollups.counts(["error"], since, until, [bucket], **scope.args)
+        if (reason := refusal_reason(r["label"])) is not None
+    ]
+    series = timeline.stack(((timeline.row_label(r, step), reason, r["n"]) for r, reason in rows), times, top=12)
     totals: dict[str, int] = {}
-    for r in rows:
-        reason = REFUSAL_REASONS[r["label"]]
+    for r, reason in rows:
         totals[reason] = totals.get(reason, 0) + r["n"]
     sums = rollups.query(since, until, **scope.args)
     requests = sums[0]["requests"] if sums else 0
@@ -242,7 +243,7 @@ def refusals(rollups: Rollups, scope: Scope, since: float, until: float, step: S
 
 def recent_refusals(rollups: Rollups, scope: Scope, limit: int, offset: int) -> dict[str, Any]:
     """The latest refusals, newest first, a page of them."""
-    total, rows = rollups.recent_errors(sorted(REFUSAL_REASONS), limit=limit, offset=offset, **scope.args)
+    total, rows = rollups.recent_errors(refusal_types(), limit=limit, offset=offset, **scope.args)
     return {
         "total": total,
         "limit": limit,
@@ -256,7 +257,7 @@ def recent_refusals(rollups: Rollups, scope: Scope, limit: int, offset: int) -> 
                 "provider": r["provider"],
                 "model": r["model"],
                 "status": r["status"],
-                "reason": REFUSAL_REASONS[r["error_type"]],
+                "reason": refusal_reason(r["error_type"]),
             }
             for r in rows
         ],

@@ -2,8 +2,9 @@
 
 Every label value comes from a bounded set: providers from the config, key ids
 and owners from the allow-list (the handoff /auth made), models capped at
-``max_models`` distinct names, reasons and classes from the tables below. No
-key, prompt text or request URI reaches a label.
+``max_models`` distinct names, reasons and classes from the tables below (and
+the names of the policies from ``policies.extra``: ``refusal_reason``). No key,
+prompt text or request URI reaches a label.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import threading
 
 from lmgate.errors import ErrorType as E
+from lmgate.policies.registry import REFUSED_BY
 
 #: the stats line's error_type of a request the gateway answered itself -> the refusal reason label
 REFUSAL_REASONS: dict[str, str] = {
@@ -52,7 +54,24 @@ FORWARDED = frozenset(
 #: error_type values counted in lmgate_upstream_errors_total
 UPSTREAM_FAILURES = frozenset((E.UPSTREAM_ERROR, E.UPSTREAM_UNREACHABLE, E.UPSTREAM_TIMEOUT, E.UPSTREAM_CLOSED))
 
-OTHER = "other"  # the model label past the cap
+OTHER = "other"  # the model label past the cap; the reason of a refusal no policy lists
+
+
+def refusal_reason(error_type: str) -> str | None:
+    """The ``reason`` label of a stats line's error_type; None for a forwarded request.
+
+    lmgate's own refusals are labelled in ``REFUSAL_REASONS``; a policy from ``policies.extra`` labels those it
+    lists in its ``refusals`` with its name (``registry.REFUSED_BY``); any other error type (a refusal its policy
+    does not list, a line of a policy since removed from the config) is ``other``: a bounded set either way."""
+    reason = REFUSAL_REASONS.get(error_type)
+    if reason is None and error_type not in FORWARDED:
+        return REFUSED_BY.get(error_type, OTHER)
+    return reason
+
+
+def refusal_types() -> list[str]:
+    """The error types of the refusals of lmgate and of the policies from ``policies.extra``."""
+    return sorted(REFUSAL_REASONS.keys() | REFUSED_BY.keys())
 
 
 def status_class(status: int) -> str:

@@ -18,7 +18,7 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from prometheus_client.samples import Sample
 
 from lmgate.metrics import families as f
-from lmgate.metrics.labels import REFUSAL_REASONS, UPSTREAM_FAILURES, ModelLabels, status_class
+from lmgate.metrics.labels import UPSTREAM_FAILURES, ModelLabels, refusal_reason, status_class
 
 TOKEN_TYPES = ("input", "output", "cache_read", "cache_write", "reasoning")
 REQUESTS_TOTAL, TOKENS_TOTAL, COST_TOTAL = (x.name + "_total" for x in (f.REQUESTS, f.TOKENS, f.COST))
@@ -125,7 +125,7 @@ class RequestCollector:
                     hsums[2] += gw
 
     def _count_error(self, provider: str, error_type: str, status: int) -> None:
-        reason = REFUSAL_REASONS.get(error_type)
+        reason = refusal_reason(error_type)
         if reason is not None:
             self._refusals[(provider, reason)] = self._refusals.get((provider, reason), 0) + 1
         if error_type in UPSTREAM_FAILURES:

@@ -18,6 +18,14 @@ Until the swap, ``store`` raises ``RollupsRebuilding`` (with the share done):
 usage and console reads answer 503, and budget counters are not seeded (see
 ``gateway.py``). A partial ``.rebuilding`` file left by a crash is discarded at
 the next start, which rebuilds again (the old file stays until the swap).
+
+A failed attempt (the child killed by the OOM killer, a disk full for a moment,
+a path in the way) is retried by itself: ``start`` makes the first attempt and
+the sidecar's upkeep calls ``maintain`` every second, which makes the next one
+once ``retry_delay`` has passed; both go through ``_attempt_if_due``, the one
+place that decides when a rebuild runs. Every attempt reads the same snapshot
+from its first byte into a fresh partial file, and the lines kept meanwhile
+stay in memory until a swap succeeds, so none is lost or counted twice.
 """
 
 from __future__ import annotations
@@ -28,17 +36,31 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from lmgate.stats.backend import RollupsBackend
+from lmgate.stats.backend import FollowsJsonl, RollupsBackend
 from lmgate.stats.rollup_rows import Batch, Malformed
 from lmgate.stats.rollups import Rollups, file_lines, schema_is_current, stats_files
 
 log = logging.getLogger("lmgate.stats")
 
 SUFFIXES = ("-wal", "-shm")
+# After a failed attempt: 1 s, doubling to 60 s. A transient cause (a child the OOM killer took, a disk full for
+# a moment, a locked file) has usually cleared within seconds, and budget keys are refused 503 (on_store_error:
+# closed) until a rebuild succeeds, so healing soon matters; a cause that stays costs one attempt a minute.
+RETRY_FIRST_S = 1.0
+RETRY_MAX_S = 60.0
+
+
+def retry_delay(failures: int, took: float = 0.0) -> float:
+    """Seconds to wait after ``failures`` failed attempts in a row, the last of which ran ``took`` seconds.
+
+    Never shorter than that attempt: a rebuild that keeps failing near its end (minutes for a million lines)
+    keeps the child on a CPU at most half the time, next to nginx and the sidecar."""
+    return max(min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** max(0, failures - 1)), took)
 
 
 class RollupsRebuilding(Exception):
@@ -47,7 +69,11 @@ class RollupsRebuilding(Exception):
     def __init__(self, done: float, failed: bool = False) -> None:
         self.done = done
         self.failed = failed
-        what = "could not be rebuilt (see the sidecar's log)" if failed else f"are being rebuilt ({done:.0%} read)"
+        what = (
+            "could not be rebuilt yet (an attempt failed: see the sidecar's log; it is retried by itself)"
+            if failed
+            else f"are being rebuilt ({done:.0%} read)"
+        )
         super().__init__(f"the usage rollups {what}")
 
 
@@ -72,10 +98,13 @@ class LiveRollups:
         self._skipped = 0
         self._total = sum(s.size for s in self._sources) or 1
         self._read = 0
-        self.failed = False
+        self.failed = False  # an attempt failed and none has succeeded since
+        self.failures = 0  # failed attempts in a row
+        self._next_try = 0.0  # time.monotonic() of the next attempt
         self._closing = False
         self._child: subprocess.Popen[bytes] | None = None
         self._thread: threading.Thread | None = None
+        self._attempts = threading.Lock()  # _attempt_if_due against stop()
         self._done = threading.Event()
         if store is not None:
             self._done.set()
@@ -90,8 +119,10 @@ class LiveRollups:
         """The rollups at ``path``: ready when current (or when there is nothing to count), else a snapshot of
         the stats files to rebuild them from (``start`` runs it). Call it before the writer starts."""
         partial = path.with_name(path.name + ".rebuilding")
-        for p in (partial, *(partial.with_name(partial.name + s) for s in SUFFIXES)):
-            p.unlink(missing_ok=True)  # a rebuild a crash interrupted: begun anew
+        try:
+            _discard(partial)  # a rebuild a crash interrupted: begun anew
+        except OSError as e:  # each attempt discards it again, and says so if it still cannot
+            log.warning("rollups: cannot remove %s (%s)", partial, e)
         files = stats_files(jsonl_path)
         if not files or schema_is_current(path):
             return cls(path, Rollups(path))  # an empty file is created (or a corrupt one set aside) as before
@@ -135,7 +166,7 @@ class LiveRollups:
         return 1.0 if self._store is not None else min(1.0, self._read / self._total)
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the rebuild is over (done or failed); True if it is."""
+        """Block until the rebuild attempt running is over (done or failed); True if it is."""
         return self._done.wait(timeout)
 
     # -- writing --------------------------------------------------------------
@@ -155,40 +186,85 @@ class LiveRollups:
     # -- the rebuild ------------------------------------------------------------
 
     def start(self) -> None:
-        """Run the rebuild (if one is due) in a child process, watched by a thread that swaps the file in."""
-        if self._store is not None or self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._run, name="rollups-rebuild", daemon=True)
-        self._thread.start()
+        """Make the first rebuild attempt, if one is due, in a child process watched by a thread that swaps the
+        file in (the sidecar's upkeep makes the next ones: ``maintain``)."""
+        self._attempt_if_due()
 
-    def _run(self) -> None:
+    def maintain(self) -> None:
+        """The sidecar's upkeep, every second: a shared store catches up with the JSONL; rollups still to
+        rebuild get their next attempt once the delay after a failure is over."""
+        store = self._store
+        if isinstance(store, FollowsJsonl):
+            store.maintain()
+        elif store is None:
+            self._attempt_if_due()
+
+    def _attempt_if_due(self) -> None:
+        with self._attempts:
+            running = self._thread is not None and self._thread.is_alive()
+            if self._store is not None or self._closing or running or time.monotonic() < self._next_try:
+                return
+            self._done.clear()
+            self._thread = threading.Thread(target=self._attempt, name="rollups-rebuild", daemon=True)
+            self._thread.start()
+
+    def _attempt(self) -> None:
+        started = time.monotonic()
+        try:
+            self._rebuild()
+        except Exception as e:
+            if not self._closing:  # stopped: the next start rebuilds
+                self._failed(e, time.monotonic() - started)
+        finally:
+            self._done.set()
+
+    def _rebuild(self) -> None:
+        """One attempt: the whole snapshot, from its first byte, into a fresh partial file, then the swap."""
+        _discard(self.partial)  # what a failed attempt left
+        self._read = 0
+        for s in self._sources:
+            s.file.seek(0)  # the child shares the offset: an earlier attempt left it where it stopped
         fds = [s.file.fileno() for s in self._sources]
         args = [f"{fd}:{s.size}:{int(s.whole)}:{s.name}" for fd, s in zip(fds, self._sources, strict=True)]
         cmd = [sys.executable, "-m", "lmgate.stats.rebuilding", str(self.partial), *args]
         log.info(
             "rollups: rebuilding %s from %d stats files (%d bytes) in the background", self.path, len(fds), self._total
         )
-        try:
-            self._child = subprocess.Popen(cmd, pass_fds=fds, stdout=subprocess.PIPE)
+        with subprocess.Popen(cmd, pass_fds=fds, stdout=subprocess.PIPE) as child:
+            self._child = child
             if self._closing:  # stop() came while it started
-                self._child.terminate()
-            assert self._child.stdout is not None
-            for line in self._child.stdout:  # "read <bytes>" as it goes, "done <lines> <malformed>" at the end
+                child.terminate()
+            assert child.stdout is not None
+            for line in child.stdout:  # "read <bytes>" as it goes, "done <lines> <malformed>" at the end
                 word, *numbers = line.split()
                 if word == b"read":
                     self._read = int(numbers[0])
-            if self._child.wait() != 0:
-                raise RuntimeError(f"the rebuild process exited with {self._child.returncode}")
-            self._swap()
-        except Exception:
-            self.failed = True
-            if self._closing:  # stopped: the next start rebuilds
-                return
-            log.exception("rollups: the rebuild of %s failed; usage reads answer 503 until a restart", self.path)
-        finally:
-            for s in self._sources:
-                s.file.close()
-            self._done.set()
+        code = child.returncode  # the with waited for it
+        if code < 0:
+            raise ChildFailed(f"the rebuild process was killed by signal {-code}")
+        if code != 0:
+            raise ChildFailed(f"the rebuild process exited with {code}")
+        self._swap()
+        for s in self._sources:
+            s.file.close()
+
+    def _failed(self, e: Exception, took: float) -> None:
+        self.failures += 1
+        self.failed = True
+        self._read = 0  # the next attempt reads from the first byte
+        delay = retry_delay(self.failures, took)
+        self._next_try = time.monotonic() + delay
+        stuck = "; it keeps failing: are the stats files readable, the rollups' directory writable?"
+        log.error(
+            "rollups: rebuild attempt %d of %s failed (%s); usage reads answer 503 until one succeeds; "
+            "next attempt in %.0f s%s",
+            self.failures,
+            self.path,
+            e,
+            delay,
+            stuck if delay >= RETRY_MAX_S else "",
+            exc_info=not isinstance(e, ChildFailed),  # the child logged its own traceback
+        )
 
     def _swap(self) -> None:
         """Add the lines kept meanwhile to the new file, and put it in the old one's place."""
@@ -205,22 +281,44 @@ class LiveRollups:
             store.skipped = self._skipped
             self._pending = Batch()
             self._store = store
-        log.info("rollups: rebuilt %s; %d lines written meanwhile added", self.path, lines)
+        if self.failures:
+            log.warning(
+                "rollups: rebuilt %s after %d failed attempts; %d lines written meanwhile added; usage reads answer",
+                self.path,
+                self.failures,
+                lines,
+            )
+        else:
+            log.info("rollups: rebuilt %s; %d lines written meanwhile added", self.path, lines)
+        self.failed = False
 
     def stop(self) -> None:
-        """Stop a rebuild still running (the partial file is discarded at the next start)."""
-        self._closing = True
+        """Stop a rebuild still running, or waiting to be retried (the partial file is discarded at the next
+        start)."""
+        with self._attempts:
+            self._closing = True  # no attempt starts from now on
         child = self._child
         if child is not None and child.poll() is None:
             child.terminate()
             child.wait()
         if self._thread is not None:
             self._thread.join()
+        for s in self._sources:
+            s.file.close()
 
     def close(self) -> None:
         self.stop()
         if self._store is not None:
             self._store.close()
+
+
+class ChildFailed(RuntimeError):
+    """The rebuild process ended without finishing (its own log says why)."""
+
+
+def _discard(partial: Path) -> None:
+    for p in (partial, *(partial.with_name(partial.name + s) for s in SUFFIXES)):
+        p.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:

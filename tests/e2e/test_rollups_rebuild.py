@@ -1,20 +1,25 @@
 """An upgrade that must rebuild the rollups: the gateway serves from the start, usage reads answer 503 until the
-rebuild is done, then the totals are the JSONL's, lines written meanwhile counted once (real nginx + SDK)."""
+rebuild is done (a failed attempt is retried by itself), then the totals are the JSONL's, lines written meanwhile
+counted once (real nginx + SDK)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
+import signal
 import sqlite3
 import time
 import urllib.request
 from datetime import UTC, datetime
+from pathlib import Path
 
 import openai
 import orjson
 import pytest
 
 from tests.e2e.conftest import ADMIN_TOKEN, ROWS
-from tests.e2e.harness import Gateway, wait_for
+from tests.e2e.harness import Gateway, _children, wait_for
 from tests.e2e.test_gateway import oai, raw_request
 
 LINES = 120_000  # a rebuild of some seconds even on a quiet machine: long enough to serve and read during it
@@ -121,3 +126,48 @@ def test_an_old_schema_rollups_file_is_rebuilt_while_the_gateway_serves(fake, tm
         oai(gw, key=BUDGET_KEY).chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
         assert not (tmp_path / "rollups.sqlite.rebuilding").exists()
         print(f"served for {served_while_rebuilding:.1f} s while the rollups were rebuilt")
+
+
+def test_a_rebuild_whose_child_is_killed_is_retried_and_usage_reads_heal_without_a_restart(fake, tmp_path):
+    """The OOM killer takes the rebuild's child: usage reads answer 503 saying so, the sidecar tries again by
+    itself, and the totals are then the JSONL's, the lines served meanwhile included."""
+    n = 30_000
+    with (tmp_path / "stats.jsonl").open("wb") as f:
+        f.write(b"".join(orjson.dumps(r) + b"\n" for r in _old_lines(n, time.time())))
+    rollups = tmp_path / "rollups.sqlite"  # none yet, and stats files to count: a rebuild
+    settings = {"api": {"admin_token": ADMIN_TOKEN}, "rollups": {"path": str(rollups)}}
+    with Gateway(tmp_path, fake.base_url, settings) as gw:
+        gw.write_allowlist(ROWS, wait=False)
+        gw.start()
+        assert gw.sidecar is not None
+        sidecar = gw.sidecar.pid
+        child = wait_for(lambda: _rebuild_child(sidecar), timeout=30, interval=0.05, what="the rebuild child")
+        time.sleep(0.3)  # let it read some
+        os.kill(child, signal.SIGKILL)
+        oai(gw).chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+        gw.next_stats()
+        status, body = _usage(gw)
+        assert status == 503, body
+        assert body["error"]["rebuilding"]["failed"] and "retried by itself" in body["error"]["message"]
+        assert "killed by signal 9" in gw.sidecar_log() and "next attempt in 1 s" in gw.sidecar_log()
+        oai(gw).chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "again"}])
+        gw.next_stats()
+
+        wait_for(lambda: _usage(gw)[0] == 200, timeout=300, interval=0.5, what="the retried rebuild to end")
+        assert gw.sidecar.poll() is None and gw.sidecar.pid == sidecar  # no restart
+        got = {(r["key_id"], r["model"]): r for r in _usage(gw)[1]["rows"]}
+        want = _jsonl_sums(gw)
+        assert sum(w[0] for w in want.values()) == n + 2
+        assert got.keys() == want.keys()
+        for k, (requests, inp, out, cost) in want.items():
+            assert (got[k]["requests"], got[k]["input_tokens"], got[k]["output_tokens"]) == (requests, inp, out), k
+            assert got[k]["cost_usd"] == pytest.approx(cost, rel=1e-9)
+        assert gw.sidecar_log().count("after 1 failed attempts") == 1
+
+
+def _rebuild_child(pid: int) -> int | None:
+    for kid in _children(pid):
+        with contextlib.suppress(OSError):
+            if b"lmgate.stats.rebuilding" in Path(f"/proc/{kid}/cmdline").read_bytes():
+                return kid
+    return None

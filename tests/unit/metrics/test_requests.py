@@ -7,6 +7,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from lmgate.metrics import Metrics
+from lmgate.policies.registry import register_module
 from lmgate.stats.record import StatsRecord
 
 
@@ -94,6 +95,26 @@ def test_refusals_by_reason(error_type, reason):
     m.observe([line(status=429, error_type=error_type), line(error_type="client_disconnect")])
     refusals = scrape(m)["lmgate_refusals"]
     assert [(x.labels["provider"], x.labels["reason"], x.value) for x in refusals] == [("openai", reason, 1.0)]
+
+
+def test_a_refusal_of_a_policy_from_policies_extra_is_counted_under_its_name_and_an_undeclared_one_as_other():
+    register_module("tests.e2e.toy_policy")  # lists ModelNameTooLong in its refusals
+    m = Metrics(max_models=10)
+    m.observe(
+        [
+            line(status=403, error_type="model_name_too_long"),
+            line(status=403, error_type="model_name_too_long", provider="anthropic"),
+            line(status=403, error_type="a_refusal_no_policy_lists"),
+            line(status=503, error_type="yet_another"),
+            line(status=499, error_type="client_disconnect"),  # forwarded: no refusal
+        ]
+    )
+    refusals = sorted((x.labels["provider"], x.labels["reason"], x.value) for x in scrape(m)["lmgate_refusals"])
+    assert refusals == [
+        ("anthropic", "model_name_length", 1.0),
+        ("openai", "model_name_length", 1.0),
+        ("openai", "other", 2.0),
+    ]
 
 
 def test_dlp_findings_by_entity_type_and_action():

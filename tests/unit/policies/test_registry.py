@@ -9,9 +9,9 @@ import pytest
 
 from lmgate.allowlist import optional_columns
 from lmgate.config import OwnerLimits
-from lmgate.errors import GateError
+from lmgate.errors import ErrorType, GateError
 from lmgate.policies.limits import Limits, parse_key_limits
-from lmgate.policies.registry import POLICIES, key_columns, owner_settings
+from lmgate.policies.registry import POLICIES, REFUSED_BY, key_columns, owner_settings, register_module
 from lmgate.policies.settings import SETTINGS
 
 REPO = Path(__file__).resolve().parents[3]
@@ -78,3 +78,35 @@ def test_limits_know_what_to_judge():
     assert not Limits(rpm=1).stateless and not Limits(rpm=1).needs_precheck
     with pytest.raises(TypeError, match="unknown setting"):
         Limits(rmp=1)
+
+
+@pytest.mark.parametrize(
+    ("source", "error"),
+    [
+        ("name = 'Quota Check'", "lowercase letters, digits and _"),
+        ("name = 'other'", "lowercase letters, digits and _"),  # the label of undeclared refusals
+        ("name = 'budget'", "is taken already"),
+        ("name = 'quota'\n    refusals = (Taken,)", "error type 'model_name_too_long' is policy 'model_name_length'"),
+    ],
+)
+def test_an_extra_policy_is_refused_when_its_name_or_refusals_would_blur_the_metrics(
+    source, error, tmp_path, monkeypatch
+):
+    register_module("tests.e2e.toy_policy")
+    module = f"bad_policy_{len(source)}"  # a module per case: one imported stays in sys.modules
+    (tmp_path / f"{module}.py").write_text(
+        "from lmgate.errors import Forbidden\nfrom lmgate.policies.base import Policy\n\n\n"
+        "class Taken(Forbidden):\n    error_type = 'model_name_too_long'\n\n\n"
+        f"class Bad(Policy):\n    {source}\n\n\nPOLICY = Bad()\n"
+    )
+    monkeypatch.syspath_prepend(tmp_path)
+    before = list(POLICIES), dict(REFUSED_BY)
+    with pytest.raises(ValueError, match=re.escape(error)):
+        register_module(module)
+    assert (list(POLICIES), dict(REFUSED_BY)) == before
+
+
+def test_an_extra_policy_lists_its_refusals_under_its_name_and_lmgate_s_own_types_stay_lmgate_s():
+    toy = register_module("tests.e2e.toy_policy")
+    assert REFUSED_BY["model_name_too_long"] == toy.name == "model_name_length"
+    assert not REFUSED_BY.keys() & {t.value for t in ErrorType}

@@ -11,7 +11,7 @@ const REASONS = {
   unauthorized: "Unknown or missing key", model: "Model not allowed", rpm: "Requests per minute", tpm: "Tokens per minute",
   budget: "Budget exhausted", max_parallel: "Too many in parallel", dlp: "DLP blocked", dlp_not_ready: "DLP starting",
   sidecar_unavailable: "Sidecar unavailable", too_large: "Body too large", upstream_unreachable: "Provider unreachable",
-  store_unavailable: "Counter store down",
+  store_unavailable: "Counter store down", other: "Other (no policy lists it)",
 };
 const reasonText = (r) => REASONS[r] ?? r;
 
