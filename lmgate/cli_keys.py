@@ -11,11 +11,12 @@ import orjson
 
 from lmgate.config import Config
 from lmgate.expiry import parse_duration
-from lmgate.keyring import DEFAULT_GRACE, EDITABLE, FieldError, KeyRing, KeyRingError, cli_actor
+from lmgate.keyring import DEFAULT_GRACE, FieldError, KeyRing, KeyRingError, cli_actor, editable
 from lmgate.usage_report import format_rows
 
 log = logging.getLogger("lmgate")
 
+#: the named flags, lmgate's own fields; any editable column (a policy's from policies.extra too) takes --set
 _HELP = {
     "owner": "the team or person the key belongs to",
     "models": "allowed model globs, ';'-separated (e.g. 'gpt-4o*;claude-*')",
@@ -29,6 +30,9 @@ _HELP = {
     "disabled": "true: refused with 403, kept in the file; false: enabled",
     "upstream_key": "env:NAME or file:PATH of the provider key the gateway sends (a virtual key)",
 }
+_SET_HELP = (
+    "set any editable column, e.g. a column of a policy from policies.extra (repeatable; an empty VALUE clears it)"
+)
 _LIST_COLUMNS = ("id", "owner", "models", "rpm", "tpm", "budget", "max_parallel", "dlp", "expires", "state", "added")
 
 
@@ -60,18 +64,23 @@ def add_parser(sub: argparse._SubParsersAction, once: dict[str, Any]) -> None:
 
 
 def _field_flags(parser: argparse.ArgumentParser, once: dict[str, Any], required: tuple[str, ...] = ()) -> None:
-    for field in EDITABLE:
+    # built before the config is read, so before policies.extra adds its columns: those go through --set
+    for field in _HELP:
         if field == "disabled" and required:  # a new key starts enabled
             continue
         parser.add_argument(flag(field), dest=field, required=field in required, help=_HELP[field], **once)
+    parser.add_argument("--set", action="append", default=[], metavar="COLUMN=VALUE", help=_SET_HELP)
 
 
 def run(config: Config, args: argparse.Namespace) -> int:
     ring = KeyRing.from_config(config)
     actor = cli_actor()
-    values = {f: getattr(args, f) for f in EDITABLE if getattr(args, f, None) is not None}
+    named = {f: getattr(args, f) for f in _HELP if getattr(args, f, None) is not None}
     command = args.keys_command
+    set_values: dict[str, str] = {}
     try:
+        set_values = _set_values(getattr(args, "set", []), named)
+        values = named | set_values
         if command == "list":
             return _print_list(ring.list(), args.format)
         if command == "show":
@@ -81,7 +90,7 @@ def run(config: Config, args: argparse.Namespace) -> int:
             return _print_key(view, key, args.format, config, f"created key {view['id']!r} for {view['owner']!r}")
         if command == "update":
             if not values:
-                log.error("nothing to change: give one of %s", ", ".join(flag(f) for f in EDITABLE))
+                log.error("nothing to change: give one of %s, or --set COLUMN=VALUE", ", ".join(map(flag, _HELP)))
                 return 2
             return _print(ring.update(actor, args.id, values), args.format)
         if command == "rotate":
@@ -93,12 +102,35 @@ def run(config: Config, args: argparse.Namespace) -> int:
         if command == "revoke":
             return _print(ring.revoke(actor, args.id), args.format, f"revoked key {args.id!r}")
     except FieldError as e:
-        log.error("%s: %s", flag(e.field) if e.field in (*EDITABLE, "grace", "id") else e.field, e.message)
+        log.error("%s: %s", _named(e.field, set_values), e.message)
         return 2
     except KeyRingError as e:  # no such id, a duplicate id, a file the gateway rejects, the lock busy
         log.error("%s", e)
         return 1
     raise AssertionError(command)
+
+
+def _set_values(pairs: list[str], named: dict[str, str]) -> dict[str, str]:
+    """``{column: value}`` from ``--set COLUMN=VALUE``s; the columns are checked with the values (``check_fields``)."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        column, eq, value = pair.partition("=")
+        column = column.strip()
+        if not eq or not column:
+            raise FieldError("set", f"{pair[:80]!r} is not COLUMN=VALUE (known columns: {', '.join(editable())})")
+        if column in out or column in named:
+            raise FieldError("set", f"{column[:64]!r} is given twice")
+        out[column] = value
+    return out
+
+
+def _named(field: str, set_values: dict[str, str]) -> str:
+    """How the command line named the field an error is about: ``--set COLUMN``, its flag, or the field."""
+    if field == "set":
+        return "--set"
+    if field in set_values:
+        return f"--set {field}"
+    return flag(field) if field in (*_HELP, "grace", "id") else field
 
 
 def _grace(text: str) -> int:

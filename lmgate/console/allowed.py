@@ -41,25 +41,26 @@ def keys(
         kind = lim.budget_period if lim.budget_usd else "month"
         sums = use[kind].get(e.id, {})
         last = seen.get(e.id)
-        out.append(
-            {
-                "id": e.id,
-                "owner": e.owner,
-                "added": e.added or None,
-                "models": list(lim.models),
-                "rpm": lim.rpm,
-                "tpm": lim.tpm,
-                "budget_usd": lim.budget_usd,
-                "budget_period": lim.budget_period if lim.budget_usd else None,
-                "max_parallel": lim.max_parallel,
-                "dlp": effective_mode(dlp_mode, e.extra.get("dlp")),
-                "virtual_key": "upstream_key" in e.extra,
-                "last_used": None if last is None else _iso(last),
-                "period": kind,
-                "requests": sums.get("requests", 0),
-                "cost_usd": sums.get("cost_usd", 0.0),
-            }
-        )
+        row: dict[str, Any] = {
+            "id": e.id,
+            "owner": e.owner,
+            "added": e.added or None,
+            "models": list(lim.models),
+            "rpm": lim.rpm,
+            "tpm": lim.tpm,
+            "budget_usd": lim.budget_usd,
+            "budget_period": lim.budget_period if lim.budget_usd else None,
+            "max_parallel": lim.max_parallel,
+            "dlp": effective_mode(dlp_mode, e.extra.get("dlp")),
+            "virtual_key": "upstream_key" in e.extra,
+            "last_used": None if last is None else _iso(last),
+            "period": kind,
+            "requests": sums.get("requests", 0),
+            "cost_usd": sums.get("cost_usd", 0.0),
+        }
+        # the settings this row does not name (those of policies from policies.extra), as the allow-list holds them
+        row["other_limits"] = {n: e.extra[n] for n in lim.values if n not in row and n in e.extra}
+        out.append(row)
     return out
 
 

@@ -5,12 +5,11 @@ lock and the atomic write, ``fields`` the checks of each field, ``audit`` the lo
 """
 
 from lmgate.keyring.audit import AuditLog, admin_actor, cli_actor
-from lmgate.keyring.fields import EDITABLE, FieldError
+from lmgate.keyring.fields import FieldError, editable
 from lmgate.keyring.ring import DEFAULT_GRACE, KeyNotFound, KeyRing, KeyRingError
 
 __all__ = [
     "DEFAULT_GRACE",
-    "EDITABLE",
     "AuditLog",
     "FieldError",
     "KeyNotFound",
@@ -18,4 +17,5 @@ __all__ = [
     "KeyRingError",
     "admin_actor",
     "cli_actor",
+    "editable",
 ]

@@ -18,13 +18,19 @@ from lmgate.policies.limits import parse_key_limits
 from lmgate.policies.registry import key_columns
 from lmgate.policies.settings import SETTINGS, positive_int, positive_usd
 
-#: what PATCH and ``lmgate keys update`` may change; create also takes ``id``
-EDITABLE: tuple[str, ...] = ("owner", *key_columns(), "dlp", "expires", "disabled", "upstream_key")
 #: id of a new key: a label value, a URL path segment and a first CSV cell (never a comment) as it is
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$", re.ASCII)
 MAX_CELL = 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _COLUMN_ERROR = re.compile(r"^column (\w+): (.*)$", re.DOTALL)
+
+
+def editable() -> tuple[str, ...]:
+    """What PATCH and ``lmgate keys update`` may change; create also takes ``id``.
+
+    Read when asked, never at import: the config's ``policies.extra`` adds its policies' columns when it is
+    loaded, after this module is imported, and those columns are set like lmgate's own."""
+    return ("owner", *key_columns(), "dlp", "expires", "disabled", "upstream_key")
 
 
 class FieldError(ValueError):
@@ -45,8 +51,9 @@ def check_id(value: object) -> str:
     return value
 
 
-def check_fields(values: dict[str, object], now: float, allowed: tuple[str, ...] = EDITABLE) -> dict[str, str]:
+def check_fields(values: dict[str, object], now: float) -> dict[str, str]:
     """``{field: cell text}`` for ``values``; the first unknown or bad field raises ``FieldError``."""
+    allowed = editable()
     for name in values:
         if name not in allowed:
             raise FieldError(str(name)[:64], f"unknown field; known: {', '.join(allowed)}")
@@ -94,7 +101,7 @@ def _checked(name: str, text: str, now: float) -> str:
         return ";".join(SETTINGS[name].parse(text))  # type: ignore[arg-type]
     if name == "budget_period":
         return str(SETTINGS[name].parse(text))
-    if name in SETTINGS and SETTINGS[name].key:
+    if name in SETTINGS and SETTINGS[name].key:  # lmgate's or a policy's from policies.extra: its own parser
         parse_key_limits({name: text})
         return text
     if name == "dlp":

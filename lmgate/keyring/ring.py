@@ -26,9 +26,10 @@ from lmgate.expiry import format_instant, parse_expires
 from lmgate.keyring import audit
 from lmgate.keyring.audit import AuditLog
 from lmgate.keyring.csvdoc import CsvDocument, Record
-from lmgate.keyring.fields import EDITABLE, FieldError, check_fields, check_id, check_row
+from lmgate.keyring.fields import FieldError, check_fields, check_id, check_row
 from lmgate.keyring.files import LOCK_TIMEOUT, LockTimeout, exclusive, replace_atomically
 from lmgate.keys import hash_key
+from lmgate.policies.registry import key_columns
 
 KEY_PREFIX = "lmg-"
 KEY_BYTES = 32  # 256 bits
@@ -132,7 +133,7 @@ class KeyRing:
         return self.show(key_id), key
 
     def update(self, actor: str, key_id: str, values: dict[str, object]) -> dict[str, Any]:
-        cells = check_fields(values, self.clock(), EDITABLE)
+        cells = check_fields(values, self.clock())
 
         def change(doc: CsvDocument, now: float) -> list[dict[str, Any]]:
             record = self._find(doc, key_id)
@@ -252,7 +253,7 @@ def key_view(entry: KeyEntry, previous_until: float | None, now: float) -> dict[
     """What ``keys list``/``show`` and the admin API show of a key: never the key or its hash."""
     lim = entry.limits
     expires_at = entry.expires_at
-    return {
+    view: dict[str, Any] = {
         "id": entry.id,
         "owner": entry.owner,
         "added": entry.added or None,
@@ -262,6 +263,10 @@ def key_view(entry: KeyEntry, previous_until: float | None, now: float) -> dict[
         "budget_usd": lim.budget_usd,
         "budget_period": lim.budget_period if lim.budget_usd is not None else None,
         "max_parallel": lim.max_parallel,
+    }
+    # the columns of policies from ``policies.extra``, each by its name, as /auth reads it
+    view.update({c: _plain(getattr(lim, c)) for c in key_columns() if c not in view})
+    return view | {
         "dlp": entry.extra.get("dlp"),
         "upstream_key": entry.extra.get("upstream_key"),
         "sigv4": "client_secret" in entry.extra,
@@ -271,3 +276,8 @@ def key_view(entry: KeyEntry, previous_until: float | None, now: float) -> dict[
         "disabled": entry.disabled,
         "previous_key_expires": format_instant(previous_until) if previous_until and previous_until > now else None,
     }
+
+
+def _plain(value: object) -> object:
+    """A setting's parsed value as JSON and the CLI's table show it (a tuple of patterns as a list)."""
+    return list(value) if isinstance(value, tuple) else value

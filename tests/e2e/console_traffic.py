@@ -31,10 +31,11 @@ ROWS = [
     ("batch-jobs", K["batch"], "platform", {"rpm": "4"}),
     ("support-bot", K["support"], "support", {"budget_usd": "0.02", "budget_period": "day"}),
     ("xss-probe", K["xss"], XSS_OWNER, {"dlp": "block"}),
-    ("analytics", K["analytics"], "research", {"models": "gpt-4o-mini*;claude-*"}),
+    ("analytics", K["analytics"], "research", {"models": "gpt-4o-mini*;claude-*", "max_model_chars": "64"}),
 ]
 OWNERS = {"research": {"budget_usd": 90, "budget_period": "month"}}
-SETTINGS = {"api": {"admin_token": ADMIN}, "policies": {"owners": OWNERS}}
+# the toy policy (tests/e2e/toy_policy.py) shows how the keys page lists a column of a policy from policies.extra
+SETTINGS = {"api": {"admin_token": ADMIN}, "policies": {"owners": OWNERS, "extra": ["tests.e2e.toy_policy"]}}
 HI = [{"role": "user", "content": "hi there"}]
 EMAIL = "jane.doe@example.com"
 # (key id, owner, provider, model, requests per hour at peak, USD per 1k tokens) of the history

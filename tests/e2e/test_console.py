@@ -40,7 +40,8 @@ LAUNCH_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "ui"
+REPO = Path(__file__).resolve().parents[2]
+SHOTS = REPO / "docs" / "ui"
 PAGES = ("overview", "spend", "budgets", "keys", "latency", "refusals")
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
@@ -64,7 +65,7 @@ def browser():
 def console(fake, tmp_path_factory):
     fake.clear()
     fake.chunk_delay = 0.01
-    gw = Gateway(tmp_path_factory.mktemp("console"), fake.base_url, traffic.SETTINGS)
+    gw = Gateway(tmp_path_factory.mktemp("console"), fake.base_url, traffic.SETTINGS, env={"PYTHONPATH": str(REPO)})
     history = traffic.history(time.time())
     traffic.write_history(gw.stats_path, history)
     gw.write_allowlist(traffic.ROWS, wait=False)
@@ -176,6 +177,8 @@ def test_the_api_wants_a_known_token_and_a_key_sees_only_its_own_key(console):
     assert [(b["scope"], b["key_id"]) for b in budgets["rows"]] == [("key", "support-bot")]
     _, everyone = api(console, "/lmgate/v1/console/keys")
     assert {k["id"] for k in everyone["rows"]} == {row[0] for row in traffic.ROWS}
+    other = {k["id"]: k["other_limits"] for k in everyone["rows"] if k["other_limits"]}
+    assert other == {"analytics": {"max_model_chars": "64"}}  # the toy policy's column; lmgate's own are named
     assert all(set(k) & {"api_key", "key_hash", "upstream_key", "client_secret"} == set() for k in everyone["rows"])
     for bad in ("step=week", "by=colour", "limit=-1", "since=", "since=1d&since=2d", "step=hour&since=90d"):
         status, err = api(console, f"/lmgate/v1/console/spend?{bad}")
@@ -246,7 +249,11 @@ def test_admin_pages_show_what_the_usage_api_and_the_jsonl_say(console, browser)
     budgets = {row[0].split("\n")[0].split("\u00a0")[-1].strip(): row for row in w.cells("3 budgets")}
     assert set(budgets) == {"support-bot", "web-app", "research"}
     w.open("keys")
-    assert [row[0] for row in w.cells("5 keys")] == sorted(row[0] for row in traffic.ROWS)
+    keys = w.cells("5 keys")
+    assert [row[0] for row in keys] == sorted(row[0] for row in traffic.ROWS)
+    # a column of a policy from policies.extra is listed by its name with the key's limits (read-only here)
+    analytics = next(row for row in keys if row[0] == "analytics")
+    assert any("max_model_chars 64" in c for c in analytics), analytics
 
     for name in PAGES:  # the screenshots of docs/ui/, desktop and phone
         w.open(name)

@@ -6,7 +6,10 @@ import orjson
 import pytest
 import yaml
 
+from lmgate import cli_keys
 from lmgate.cli import main
+from lmgate.keyring import editable
+from lmgate.policies.registry import POLICIES
 
 FILE = "# team keys\nid,api_key,owner,added\nlegacy,sk-test-legacy-0123456789,team,2026-01-01\n"
 
@@ -71,6 +74,26 @@ def test_update_rotate_revoke(lmgate):
     assert all(orjson.loads(line)["actor"].startswith("cli:") for line in lmgate.audit.read_text().splitlines())
 
 
+def test_set_takes_any_editable_column_beside_the_named_flags(lmgate):
+    args = ("--set", "rpm=7", "--set", " models = gpt-4o* ", "--tpm", "900", "--set", "dlp=block", "--format", "json")
+    code, out = lmgate("keys", "update", "legacy", *args)
+    assert code == 0
+    shown = orjson.loads(out)
+    assert (shown["rpm"], shown["models"], shown["tpm"], shown["dlp"]) == (7, ["gpt-4o*"], 900, "block")
+    assert lmgate("keys", "update", "legacy", "--set", "rpm=")[0] == 0  # an empty value clears, as with --rpm ''
+    code, out = lmgate(
+        "keys", "create", "--id", "via-set", "--owner", "o", "--set", "max_parallel=2", "--format", "json"
+    )
+    assert code == 0 and orjson.loads(out)["max_parallel"] == 2
+    code, out = lmgate("keys", "show", "legacy", "--format", "json")
+    assert orjson.loads(out)["rpm"] is None
+
+
+def test_the_named_flags_are_lmgates_own_editable_fields():
+    extra = {s.name for p in POLICIES[4:] for s in p.settings}  # an e2e test may have added tests/e2e/toy_policy.py
+    assert set(cli_keys._HELP) == set(editable()) - extra
+
+
 @pytest.mark.parametrize(
     ("args", "code", "says"),
     [
@@ -86,6 +109,14 @@ def test_update_rotate_revoke(lmgate):
         (("keys", "create", "--id", "legacy", "--owner", "o"), 1, "a key with id 'legacy' exists"),
         (("keys", "update", "nobody", "--rpm", "5"), 1, "no key with id 'nobody'"),
         (("keys", "update", "legacy"), 2, "nothing to change"),
+        (("keys", "update", "legacy", "--set", "rpm"), 2, "--set: 'rpm' is not COLUMN=VALUE (known columns: owner,"),
+        (("keys", "update", "legacy", "--set", "=5"), 2, "--set: '=5' is not COLUMN=VALUE"),
+        (("keys", "update", "legacy", "--set", "colour=red"), 2, "--set colour: unknown field; known: owner, models"),
+        (("keys", "update", "legacy", "--set", "rpm=-1"), 2, "--set rpm: '-1' is not a positive integer"),
+        (("keys", "update", "legacy", "--set", "budget_period=day"), 2, "--set budget_period: set without budget_usd"),
+        (("keys", "update", "legacy", "--rpm", "5", "--set", "rpm=6"), 2, "--set: 'rpm' is given twice"),
+        (("keys", "update", "legacy", "--set", "rpm=5", "--set", "rpm=6"), 2, "--set: 'rpm' is given twice"),
+        (("keys", "create", "--id", "a", "--owner", "o", "--set", "id=b"), 2, "--set id: unknown field"),
         (("keys", "rotate", "legacy", "--grace", "forever"), 2, "--grace: cannot read 'forever' as a duration"),
         (("keys", "revoke", "nobody"), 1, "no key with id 'nobody'"),
         (("prices", "show", "no-such-model"), 1, "no price for 'no-such-model'"),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lmgate.keyring.fields import FieldError, cell, check_fields, check_id, check_row
+from lmgate.keyring.fields import FieldError, cell, check_fields, check_id, check_row, editable
+from lmgate.policies.registry import register_module
 
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 
@@ -101,3 +102,16 @@ def test_rules_across_fields_name_the_field():
         check_row({"upstream_key": "env:X", "client_secret": "env:Y"})
     assert e.value.field == "upstream_key"
     check_row({"budget_usd": "5", "budget_period": "total"})
+
+
+def test_a_column_of_a_policy_from_policies_extra_is_editable_once_registered():
+    # as loading a config that names it does (the e2e tests' gateways do, in this process too)
+    register_module("tests.e2e.toy_policy")
+    assert "max_model_chars" in editable()
+    assert check_fields({"max_model_chars": 12}, NOW) == {"max_model_chars": "12"}
+    assert check_fields({"max_model_chars": " 7 "}, NOW) == {"max_model_chars": "7"}
+    with pytest.raises(FieldError) as e:  # its own setting's parser judges it
+        check_fields({"max_model_chars": "many"}, NOW)
+    assert (e.value.field, e.value.message) == ("max_model_chars", "'many' is not a positive integer")
+    with pytest.raises(FieldError, match=r"known: owner, .*max_model_chars, dlp"):
+        check_fields({"max_model_charz": 1}, NOW)

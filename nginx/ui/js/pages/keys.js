@@ -11,7 +11,13 @@ function limits(k) {
   if (k.rpm) parts.push(`${f.count(k.rpm)} rpm`);
   if (k.tpm) parts.push(`${f.count(k.tpm)} tpm`);
   if (k.max_parallel) parts.push(`${f.count(k.max_parallel)} parallel`);
-  return parts.length ? parts.join(" · ") : h("span", { class: "muted" }, "none");
+  // the columns of policies from policies.extra, by name as the allow-list holds them, a line each that may
+  // break after an underscore; read-only here like every column: `lmgate keys update ID --set COLUMN=VALUE`
+  // or the keys API
+  const other = Object.entries(k.other_limits || {}).map(([name, value]) =>
+    h("div", { class: "fine" }, name.split("_").flatMap((w, i) => (i ? ["_", h("wbr", {}), w] : [w])), ` ${value}`));
+  if (!parts.length && !other.length) return h("span", { class: "muted" }, "none");
+  return [parts.length ? h("span", { class: "nowrap" }, parts.join(" · ")) : null, ...other];
 }
 
 export default async function keys(params, ctx) {
@@ -22,7 +28,7 @@ export default async function keys(params, ctx) {
     { label: "Key id", cls: "name nowrap", cell: (k) => h("span", { title: k.id }, h("span", { class: "key-id" }, k.id), k.virtual_key ? h("div", { class: "fine" }, "virtual key") : null) },
     { label: "Owner", cls: "name", cell: (k) => k.owner },
     { label: "Models", cls: "wrap", opt: true, cell: (k) => (k.models.length ? k.models.join(", ") : h("span", { class: "muted" }, "any")) },
-    { label: "Limits", cls: "nowrap", opt: true, cell: limits },
+    { label: "Limits", opt: true, cell: limits },
     { label: "Budget", num: true, cls: "nowrap", opt: true, cell: (k) => (k.budget_usd ? `${f.usd(k.budget_usd)} / ${{ day: "day", month: "month", total: "total" }[k.budget_period]}` : h("span", { class: "muted" }, "none")) },
     { label: "DLP", opt: true, cell: (k) => h("span", { class: k.dlp === "off" ? "badge" : "badge badge-accent" }, k.dlp) },
     { label: "Added", cls: "nowrap", opt: true, cell: (k) => (k.added ? f.day(k.added) : "–") },
