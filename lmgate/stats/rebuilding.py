@@ -283,7 +283,8 @@ class LiveRollups:
             self._store = store
         if self.failures:
             log.warning(
-                "rollups: rebuilt %s after %d failed attempts; %d lines written meanwhile added; usage reads answer",
+                "rollups: rebuilt %s after %d failed attempts; %d lines written meanwhile added; "
+                "usage reads answer again",
                 self.path,
                 self.failures,
                 lines,
