@@ -9,6 +9,7 @@ oldest dropped, and that is counted and logged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import logging
 import os
@@ -207,13 +208,22 @@ class StatsWriter:
             path.unlink(missing_ok=True)
 
     async def run(self) -> None:
-        """Flush every ``flush_interval`` seconds until cancelled, then flush once more."""
+        """Flush every ``flush_interval`` seconds until cancelled, then flush once more.
+
+        A batch handed to a thread is in no list but that call's: cancelling the write while it waits for its
+        thread (the sidecar stopping) would drop those lines, and the last flush would then save a spool cursor
+        past them. So the write is shielded from the cancel, and waited for before the last flush."""
+        writing: asyncio.Future[None] | None = None
         try:
             while True:
                 await asyncio.sleep(self.flush_interval)
                 if self._pending or self._markers:
-                    await asyncio.to_thread(self._write_lines, *self._take())
+                    writing = asyncio.ensure_future(asyncio.to_thread(self._write_lines, *self._take()))
+                    await asyncio.shield(writing)
         finally:
+            if writing is not None and not writing.done():
+                with contextlib.suppress(asyncio.CancelledError):  # cancelled again: the thread still writes it
+                    await asyncio.shield(writing)
             self.flush()
 
 

@@ -1,6 +1,10 @@
+import asyncio
+import contextlib
 import errno
 import gzip
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import orjson
 
@@ -97,8 +101,6 @@ def test_buffer_cap_drops_oldest_and_counts(tmp_path):
 
 
 async def test_run_flushes_on_interval_and_on_cancel(tmp_path):
-    import asyncio
-
     w = StatsWriter(tmp_path / "s.jsonl", flush_interval=0.05)
     task = asyncio.create_task(w.run())
     w.write({"n": 1})
@@ -108,3 +110,28 @@ async def test_run_flushes_on_interval_and_on_cancel(tmp_path):
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert _lines(tmp_path / "s.jsonl") == [{"n": 1}, {"n": 2}]
+
+
+async def test_a_cancel_while_a_taken_batch_waits_for_its_thread_loses_no_line(tmp_path):
+    """The sidecar stops (SIGTERM) just as a periodic flush has taken the lines and queued their write: the
+    write still happens, before the last flush, and the spool's cursor is saved only after it."""
+    loop = asyncio.get_running_loop()
+    pool = ThreadPoolExecutor(max_workers=1)
+    loop.set_default_executor(pool)
+    busy = threading.Event()
+    pool.submit(busy.wait)  # the one thread is busy: the writer's write waits in the queue
+    w = StatsWriter(tmp_path / "s.jsonl", flush_interval=0.01)
+    saved = []
+    w.write({"n": 1})
+    w.after_flush(lambda: saved.append(_lines(tmp_path / "s.jsonl")))
+    task = asyncio.create_task(w.run())
+    while w.pending:  # taken by a periodic flush, its write queued
+        await asyncio.sleep(0.005)
+    w.write({"n": 2})
+    task.cancel()
+    loop.call_later(0.05, busy.set)  # the thread frees up after the cancel
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert _lines(tmp_path / "s.jsonl") == [{"n": 1}, {"n": 2}]
+    assert saved == [[{"n": 1}]]
+    pool.shutdown()
