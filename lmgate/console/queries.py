@@ -13,7 +13,7 @@ from typing import Any
 
 from lmgate.console import timeline
 from lmgate.console.timeline import DAY, Step
-from lmgate.metrics.labels import refusal_reason, refusal_types
+from lmgate.metrics.labels import FORWARDED, refusal_reason
 from lmgate.stats import histogram
 from lmgate.stats.backend import RollupsBackend as Rollups  # SQLite or PostgreSQL
 
@@ -242,8 +242,9 @@ def refusals(rollups: Rollups, scope: Scope, since: float, until: float, step: S
 
 
 def recent_refusals(rollups: Rollups, scope: Scope, limit: int, offset: int) -> dict[str, Any]:
-    """The latest refusals, newest first, a page of them."""
-    total, rows = rollups.recent_errors(refusal_types(), limit=limit, offset=offset, **scope.args)
+    """The latest refusals, newest first, a page of them: every error line but a forwarded request's, so that a
+    refusal of an add-on policy that declares no label shows too (as ``other``), as in the totals."""
+    total, rows = rollups.recent_errors(None, limit=limit, offset=offset, except_types=FORWARDED, **scope.args)
     return {
         "total": total,
         "limit": limit,

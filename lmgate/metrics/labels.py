@@ -69,11 +69,6 @@ def refusal_reason(error_type: str) -> str | None:
     return reason
 
 
-def refusal_types() -> list[str]:
-    """The error types of the refusals of lmgate and of the policies from ``policies.extra``."""
-    return sorted(REFUSAL_REASONS.keys() | REFUSED_BY.keys())
-
-
 def status_class(status: int) -> str:
     """``2xx`` ... ``5xx``; anything else (0: no status) is ``other``."""
     return f"{status // 100}xx" if 100 <= status <= 599 else OTHER

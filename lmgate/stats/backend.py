@@ -57,11 +57,12 @@ class RollupsBackend(Protocol):
 
     def recent_errors(
         self,
-        error_types: Collection[str],
+        error_types: Collection[str] | None,
         key_id: str | None = None,
         owner: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        except_types: Collection[str] = (),
     ) -> tuple[int, list[dict[str, Any]]]: ...
 
     def last_seen(self) -> dict[str, float]: ...

@@ -543,19 +543,24 @@ class Rollups:
 
     def recent_errors(
         self,
-        error_types: Collection[str],
+        error_types: Collection[str] | None,
         key_id: str | None = None,
         owner: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        except_types: Collection[str] = (),
     ) -> tuple[int, list[dict[str, Any]]]:
-        """Of the last ``RECENT_MAX`` lines with an error_type, those of ``error_types``: (how many, a page of
-        them, newest first) as dicts of ``at`` (epoch seconds), request_id, key_id, owner, provider, model,
-        status, error_type."""
-        if not error_types:
+        """Of the last ``RECENT_MAX`` lines with an error_type, those of ``error_types`` (None: of any) and not
+        of ``except_types``: (how many, a page of them, newest first) as dicts of ``at`` (epoch seconds),
+        request_id, key_id, owner, provider, model, status, error_type."""
+        if error_types is not None and not error_types:
             return 0, []
-        where = [f"error_type IN (SELECT id FROM names WHERE name IN ({', '.join('?' * len(error_types))}))"]
-        params: list[Any] = list(error_types)
+        where = ["TRUE"]
+        params: list[Any] = []
+        for types, test in ((error_types, "IN"), (except_types, "NOT IN")):
+            if types:
+                where.append(f"error_type {test} (SELECT id FROM names WHERE name IN ({', '.join('?' * len(types))}))")
+                params.extend(types)
         for col, value in (("key_id", key_id), ("owner", owner)):
             if value is not None:
                 where.append(f"{col} = (SELECT id FROM names WHERE name = ?)")

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import pytest
 
 from lmgate.console import allowed, timeline
-from lmgate.console.queries import Scope, comparison_windows, latency, overview, refusals, spend
+from lmgate.console.queries import Scope, comparison_windows, latency, overview, recent_refusals, refusals, spend
 from lmgate.policies.headroom import BUDGET, KEY, OWNER, RPM, LimitUse
 from lmgate.stats.rollups import Rollups
 from lmgate.store.periods import period_of
@@ -108,6 +108,22 @@ def test_pages_of_a_small_store(store):
     lat = latency(store, Scope(), NOW - 86400, NOW, "day", provider="openai", model="claude")
     assert lat["series"]["latency"]["p50"][-1] == pytest.approx(2000, rel=0.091)
     assert {(x["model"], x["requests"]) for x in lat["rows"]} == {("gpt-4o", 1), ("claude", 1)}
+
+
+def test_the_latest_refusals_hold_every_refusal_and_no_forwarded_error(store):
+    store.add(
+        [
+            line(NOW - 40, status=401, error="unauthorized", rid="own"),
+            line(NOW - 30, status=403, error="an_addon_policys_undeclared_refusal", rid="addon"),
+            line(NOW - 20, status=502, error="upstream_error", rid="forwarded"),
+            line(NOW - 10, status=504, error="upstream_timeout", rid="forwarded-too"),
+        ]
+    )
+    page = recent_refusals(store, Scope(), limit=10, offset=0)
+    assert page["total"] == 2
+    assert [(r["request_id"], r["reason"]) for r in page["rows"]] == [("addon", "other"), ("own", "unauthorized")]
+    # the totals of the same page count the same two
+    assert refusals(store, Scope(), NOW - 3600, NOW, "hour")["refusals"] == 2
 
 
 def test_budgets_forecast_from_the_rate_so_far():

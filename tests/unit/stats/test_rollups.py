@@ -468,6 +468,11 @@ def test_recent_errors_keep_the_last_ones_newest_first_and_filter(store):
     total, rows = store.recent_errors(["unauthorized"], key_id="k1", limit=10, offset=1)
     assert total == 2 and [r["request_id"] for r in rows] == ["r1"]
     assert store.recent_errors(["budget_exceeded"]) == (0, [])
+    store.add([line(T0 + 6, error="upstream_error", status=502, request_id="u")])
+    assert store.recent_errors(None, limit=1)[0] == 6
+    total, rows = store.recent_errors(None, key_id="k1", except_types=["upstream_error"])
+    assert total == 2 and [r["request_id"] for r in rows] == ["r4", "r1"]
+    assert store.recent_errors([], except_types=["x"]) == (0, [])
     many = [line(T0 + 10 + i * 0.001, error="upstream_error", request_id=f"u{i}") for i in range(RECENT_MAX + 20)]
     store.add(many[:7000])
     store.add(many[7000:])

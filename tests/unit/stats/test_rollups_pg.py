@@ -53,6 +53,7 @@ def _answers(store):
     out["spend_by_key"] = store.spend_by(T0 - 86400, "key_id")
     out["recent"] = store.recent_errors(["upstream_error", "unauthorized"], limit=20, offset=3)
     out["recent-k3"] = store.recent_errors(["rate_limited_rpm"], key_id="k3")
+    out["recent-but"] = store.recent_errors(None, owner="alice", limit=30, except_types=["upstream_error"])
     out["last_seen"] = store.last_seen()
     return out
 
