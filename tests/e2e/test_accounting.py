@@ -161,12 +161,12 @@ def test_upstream_error_gives_a_line_with_error_type_and_no_cost(gw, fake):
 
 def test_anthropic_json_counts_cache_reads_and_writes_at_their_prices(gw, fake):
     fake.cache_read, fake.cache_write = 10, 20
-    msg = claude(gw).messages.create(model="claude-sonnet-4-5", max_tokens=64, messages=HI)
+    msg = claude(gw).messages.create(model="claude-sonnet-4-6", max_tokens=64, messages=HI)
     line = gw.next_stats()[0]
     u = msg.usage
     total_in = u.input_tokens + 30  # Anthropic's input_tokens excludes the cached ones
     assert tokens(line) == (total_in, u.output_tokens, 10, 20, None)
-    assert line["cost_usd"] == pytest.approx(expected_cost("claude-sonnet-4-5", total_in, u.output_tokens, 10, 20))
+    assert line["cost_usd"] == pytest.approx(expected_cost("claude-sonnet-4-6", total_in, u.output_tokens, 10, 20))
 
 
 def test_anthropic_stream_counts_message_start_and_message_delta(gw, fake):

@@ -58,7 +58,7 @@ def _send(gw: Gateway, kid: str, i: int) -> None:
     key = FLEET_KEYS[kid][0]
     try:
         if kid == "fleet-d":
-            claude(gw, key).messages.create(model="claude-sonnet-4-5", max_tokens=50, messages=HI)
+            claude(gw, key).messages.create(model="claude-sonnet-4-6", max_tokens=50, messages=HI)
         else:
             oai(gw, key).chat.completions.create(model="gpt-4o-mini" if i % 3 else "gpt-4o", messages=HI)
     except (openai.APIError, anthropic.APIError):  # the instance whose sidecar is down refuses: no usage

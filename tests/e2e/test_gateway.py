@@ -113,7 +113,7 @@ def test_openai_stream_arrives_in_pieces_with_usage(gw, fake):
 
 def test_anthropic_json_and_stream(gw, fake):
     client = claude(gw)
-    msg = client.messages.create(model="claude-sonnet-4-5", max_tokens=64, messages=[{"role": "user", "content": "hi"}])
+    msg = client.messages.create(model="claude-sonnet-4-6", max_tokens=64, messages=[{"role": "user", "content": "hi"}])
     assert msg.content[0].text
     got = fake.received[-1]  # the SDK picks the header; the gateway forwards it as sent
     assert KEYS["anthropic"] in (got.header("x-api-key"), got.header("authorization", "").removeprefix("Bearer "))
@@ -121,7 +121,7 @@ def test_anthropic_json_and_stream(gw, fake):
     assert (line["provider"], line["endpoint"], line["status"]) == ("anthropic", "/v1/messages", 200)
     assert line["output_tokens"] == msg.usage.output_tokens
     with client.messages.stream(
-        model="claude-sonnet-4-5", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
+        model="claude-sonnet-4-6", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
     ) as stream:
         arrivals = [time.monotonic() for _ in stream.text_stream]
         final = stream.get_final_message()
@@ -188,7 +188,7 @@ def test_unknown_key_is_401_in_each_sdks_own_error_class_and_never_forwarded(gw,
     assert "not on this gateway's allow-list" in str(e.value)
     with pytest.raises(anthropic.AuthenticationError) as e2:
         claude(gw, key="sk-ant-test-unknown-123456").messages.create(
-            model="claude-sonnet-4-5", max_tokens=8, messages=[{"role": "user", "content": "hi"}]
+            model="claude-sonnet-4-6", max_tokens=8, messages=[{"role": "user", "content": "hi"}]
         )
     assert "allow-list" in str(e2.value)
     stranger = gemini(gw, key="AIza-test-unknown-123456")  # held: a collected client closes its connection

@@ -33,8 +33,8 @@ def test_model_rules_refuse_with_each_sdks_permission_error(gw, fake):
         chat(oai(gw, key=key), model="gpt-4o")
     assert "'gpt-4o' is not allowed" in str(e.value) and "gpt-4o-mini*" in str(e.value)
     with pytest.raises(anthropic.PermissionDeniedError) as e2:
-        claude(gw, key=key).messages.create(model="claude-sonnet-4-5", max_tokens=8, messages=HI)
-    assert "claude-sonnet-4-5" in str(e2.value) and "claude-haiku-*" in str(e2.value)
+        claude(gw, key=key).messages.create(model="claude-sonnet-4-6", max_tokens=8, messages=HI)
+    assert "claude-sonnet-4-6" in str(e2.value) and "claude-haiku-*" in str(e2.value)
     client = gemini(gw, key=key)
     client.models.generate_content(model="gemini-2.0-flash", contents="hi")  # the model is in the path
     with pytest.raises(genai_errors.ClientError) as e3:

@@ -42,7 +42,7 @@ def test_a_toy_policy_refuses_in_the_providers_shape_and_allows_the_rest(toy_gw,
         oai(toy_gw, key=KEY).chat.completions.create(model="gpt-4o-mini-2024-07-18", messages=HI)
     assert "key 'toy' may ask for model names of 11 characters" in str(e.value)
     with pytest.raises(anthropic.PermissionDeniedError):
-        claude(toy_gw, key=KEY).messages.create(model="claude-sonnet-4-5", max_tokens=8, messages=HI)
+        claude(toy_gw, key=KEY).messages.create(model="claude-sonnet-4-6", max_tokens=8, messages=HI)
     assert [r.raw_path.rsplit("/", 1)[-1] for r in fake.received] == ["completions"]  # only the allowed one
     lines = toy_gw.next_stats(3)
     assert sorted((x["status"], x["error_type"]) for x in lines) == [
